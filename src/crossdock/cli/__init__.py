@@ -1,0 +1,1 @@
+"""The ``crossdock`` command line (Typer): thin commands that call service functions."""

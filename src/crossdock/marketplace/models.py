@@ -1,0 +1,72 @@
+"""Tables of the marketplace capability: every plan (session) ever seen, and every sync run."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from crossdock.storage.metadata import Base
+
+
+class Plan(Base):
+    """One session of a base event, with the latest values the provider sent for it.
+
+    Rows are never deleted: a plan that leaves the feed keeps its last values and gets
+    ``present_in_feed = false``. ``ever_online`` is sticky per base event.
+    """
+
+    __tablename__ = "marketplace_plans"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # uuid5, see identity.plan_uuid
+    provider: Mapped[str] = mapped_column(String(32))
+    base_event_id: Mapped[str] = mapped_column(String(64))
+    event_id: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(Text)
+    sell_mode: Mapped[str] = mapped_column(String(32))
+    ever_online: Mapped[bool] = mapped_column(Boolean)
+    organizer_company_id: Mapped[str | None] = mapped_column(String(64))
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=False))
+    ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=False))
+    sell_from: Mapped[datetime | None] = mapped_column(DateTime(timezone=False))
+    sell_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=False))
+    sold_out: Mapped[bool | None] = mapped_column(Boolean)
+    min_price: Mapped[float | None] = mapped_column(Float)
+    max_price: Mapped[float | None] = mapped_column(Float)
+    zones: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    digest: Mapped[str] = mapped_column(String(40))
+    present_in_feed: Mapped[bool] = mapped_column(Boolean)
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_marketplace_plans_provider_base_event", "provider", "base_event_id"),
+    )
+
+
+class SyncRun(Base):
+    """One attempt to sync the provider's feed, whatever its outcome."""
+
+    __tablename__ = "marketplace_sync_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str] = mapped_column(String(16))  # running | success | failed
+    seen: Mapped[int] = mapped_column(Integer, default=0)
+    inserted: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    left_feed: Mapped[int] = mapped_column(Integer, default=0)
+    changed: Mapped[bool] = mapped_column(Boolean, default=False)
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
+    feed_bytes: Mapped[int | None] = mapped_column(Integer)
+    feed_sha256: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_marketplace_sync_runs_provider_id", "provider", "id"),)

@@ -1,0 +1,91 @@
+"""Prometheus metrics of the service, and the HTTP-client hooks that feed them.
+
+With several server worker processes, ``crossdock serve`` sets ``PROMETHEUS_MULTIPROC_DIR``
+before the workers start and :func:`render_metrics` aggregates every process's values.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import multiprocess as prometheus_multiprocess
+
+from crossdock.httpclient import ClientHooks
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+BREAKER_STATES = ("closed", "open", "half_open")
+
+HTTP_REQUESTS = Counter(
+    "crossdock_http_requests_total", "HTTP requests served, by route template and status.", ["route", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "crossdock_http_request_duration_seconds",
+    "Time to answer an HTTP request, by route template.",
+    ["route"],
+    buckets=LATENCY_BUCKETS,
+)
+SYNC_RUNS = Counter("crossdock_sync_runs_total", "Sync runs, by capability and outcome.", ["capability", "outcome"])
+JOB_RUNS = Counter("crossdock_job_runs_total", "Scheduled job runs, by job and outcome.", ["job", "outcome"])
+UPSTREAM_REQUESTS = Counter(
+    "crossdock_upstream_requests_total",
+    "Attempts sent to upstream APIs, by upstream and status (or error kind).",
+    ["upstream", "status"],
+)
+UPSTREAM_RETRIES = Counter("crossdock_upstream_retries_total", "Retries scheduled, by upstream.", ["upstream"])
+UPSTREAM_GIVE_UPS = Counter(
+    "crossdock_upstream_give_ups_total", "Calls abandoned after retries, by upstream.", ["upstream"]
+)
+BREAKER_TRANSITIONS = Counter(
+    "crossdock_upstream_breaker_transitions_total",
+    "Circuit breaker transitions, by upstream and new state.",
+    ["upstream", "state"],
+)
+BREAKER_STATE = Gauge(
+    "crossdock_upstream_breaker_state",
+    "1 for the current circuit state of each upstream, 0 for the others.",
+    ["upstream", "state"],
+    multiprocess_mode="max",
+)
+
+
+class MetricsHooks(ClientHooks):
+    """Counts upstream attempts, retries, give-ups and breaker transitions."""
+
+    def on_request(
+        self,
+        upstream: str,
+        method: str,
+        url: str,
+        status: int | None,
+        elapsed_seconds: float,
+        error: str | None,
+    ) -> None:
+        UPSTREAM_REQUESTS.labels(upstream, str(status) if status is not None else (error or "error")).inc()
+
+    def on_retry(self, upstream: str, method: str, url: str, attempt: int, wait_seconds: float, reason: str) -> None:
+        UPSTREAM_RETRIES.labels(upstream).inc()
+
+    def on_give_up(self, upstream: str, method: str, url: str, attempts: int, reason: str) -> None:
+        UPSTREAM_GIVE_UPS.labels(upstream).inc()
+
+    def on_breaker_transition(self, upstream: str, old_state: str, new_state: str) -> None:
+        BREAKER_TRANSITIONS.labels(upstream, new_state).inc()
+        for state in BREAKER_STATES:
+            BREAKER_STATE.labels(upstream, state).set(1 if state == new_state else 0)
+
+
+def render_metrics() -> tuple[bytes, str]:
+    """The Prometheus exposition of this process, or of all workers in multi-process mode."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        prometheus_multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST

@@ -1,0 +1,90 @@
+"""Async engine and session factory for SQLite (embedded, WAL) and PostgreSQL.
+
+``Database`` is built from :class:`~crossdock.config.DatabaseSettings` by :func:`create_database`;
+nothing here runs at import time. Driver errors are translated into :class:`StorageError` by
+:meth:`Database.unit_of_work` and :meth:`Database.ping`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from crossdock.config import DatabaseSettings
+from crossdock.errors import StorageError
+
+
+def _enable_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets the API read while a sync writes; NORMAL is durable across application crashes in WAL.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def describe_url(url: str) -> str:
+    """The URL without its password, for logs and error messages."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+class Database:
+    """One engine plus a session factory; use :meth:`unit_of_work` for writes."""
+
+    def __init__(self, engine: AsyncEngine, url: str) -> None:
+        self.engine = engine
+        self.url = url
+        self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
+        """A session in a transaction: committed when the block succeeds, rolled back otherwise."""
+        try:
+            async with self.sessions() as session, session.begin():
+                yield session
+        except SQLAlchemyError as exc:
+            raise StorageError(f"database error on {describe_url(self.url)}: {exc.__class__.__name__}: {exc}") from exc
+
+    @asynccontextmanager
+    async def reader(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads; driver errors become :class:`StorageError`."""
+        try:
+            async with self.sessions() as session:
+                yield session
+        except SQLAlchemyError as exc:
+            raise StorageError(f"database error on {describe_url(self.url)}: {exc.__class__.__name__}: {exc}") from exc
+
+    async def ping(self) -> None:
+        """Raise :class:`StorageError` unless a trivial query succeeds."""
+        try:
+            async with self.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except (SQLAlchemyError, OSError) as exc:
+            raise StorageError(f"database {describe_url(self.url)} is not reachable: {exc}") from exc
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def create_database(settings: DatabaseSettings) -> Database:
+    """Build the engine for ``settings.url``; creates the SQLite file's directory if needed."""
+    url = make_url(settings.url)
+    kwargs: dict[str, Any] = {"echo": settings.echo, "pool_pre_ping": not settings.is_sqlite}
+    if settings.is_sqlite and url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(settings.url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", _enable_sqlite_pragmas)
+    return Database(engine, settings.url)

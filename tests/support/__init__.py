@@ -1,0 +1,1 @@
+"""Helpers shared by test tiers (servers in threads, scripted transports, process runners)."""
