@@ -69,7 +69,7 @@ class JobAlreadyRunningError(CrossdockError):
 
 
 class UpstreamError(CrossdockError):
-    """Raised when a call to an upstream API fails; ``upstream`` names it, ``status`` is the last HTTP status."""
+    """Raised when a call to an upstream fails; ``upstream`` names it, ``status`` is the last HTTP status."""
 
     code = "upstream_error"
 

@@ -53,8 +53,6 @@ class BrokenBody(httpx.AsyncByteStream):
         return None
 
 
-
-
 def _fresh_copy(response: httpx.Response) -> httpx.Response:
     try:
         content = response.content

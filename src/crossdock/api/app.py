@@ -104,7 +104,9 @@ def create_app(settings: Settings, *, database: Database | None = None, fast_pat
 
             state.scheduler.add_listener(on_job_done)
             state.scheduler.start()
-            logger.info("scheduler running in process %d: %s", os.getpid(), [s.name for s in state.scheduler.specs])
+            logger.info(
+                "scheduler running in process %d: %s", os.getpid(), [s.name for s in state.scheduler.specs]
+            )
         try:
             yield
         finally:
@@ -136,6 +138,9 @@ def create_app(settings: Settings, *, database: Database | None = None, fast_pat
 
 def app_from_env() -> ASGIApp:
     """Factory used by the server's worker processes: settings and logging from the environment."""
+    # Workers may be forked from the CLI process, whose cached settings predate what `serve` put
+    # in the environment (the simulator's URL): read the environment again.
+    get_settings.cache_clear()
     settings = get_settings()
     configure_logging(settings.log)
     return create_app(settings)

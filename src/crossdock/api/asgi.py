@@ -28,7 +28,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 logger = logging.getLogger(__name__)
 
-KNOWN_ROUTES = frozenset({"/search", "/health", "/metrics", "/marketplace/runs", "/openapi.json", "/docs", "/redoc"})
+KNOWN_ROUTES = frozenset(
+    {"/search", "/health", "/metrics", "/marketplace/runs", "/openapi.json", "/docs", "/redoc"}
+)
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
@@ -44,8 +46,11 @@ def search_from_query_string(holder: SearchIndexHolder, query_string: bytes) -> 
                 if name in params:
                     raise InvalidInputError(f"{name} is given more than once", code="duplicate_parameter")
                 params[name] = value
-        answer = 200, marketplace_service.search_answer(
-            holder.index, starts_at=params.get("starts_at"), ends_at=params.get("ends_at")
+        answer = (
+            200,
+            marketplace_service.search_answer(
+                holder.index, starts_at=params.get("starts_at"), ends_at=params.get("ends_at")
+            ),
         )
     except CrossdockError as exc:
         answer = error_answer(exc)

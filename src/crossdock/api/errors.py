@@ -69,7 +69,11 @@ async def _validation_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     first = exc.errors()[0] if exc.errors() else {}
     where = ".".join(str(part) for part in first.get("loc", ()) if part not in ("query", "body"))
-    message = f"{where}: {first.get('msg', 'invalid request')}" if where else str(first.get("msg", "invalid request"))
+    message = (
+        f"{where}: {first.get('msg', 'invalid request')}"
+        if where
+        else str(first.get("msg", "invalid request"))
+    )
     return _json(400, envelope("invalid_request", message))
 
 

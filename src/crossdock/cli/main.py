@@ -43,7 +43,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
 ) -> None:
     """Crossdock: integrate external provider APIs."""
 
@@ -52,7 +54,9 @@ def root(
 def serve(
     host: str = typer.Option(None, help="Interface to bind [default: CROSSDOCK_API_HOST or 127.0.0.1]."),
     port: int = typer.Option(None, min=1, max=65535, help="Port [default: CROSSDOCK_API_PORT or 8000]."),
-    workers: int = typer.Option(None, min=1, max=64, help="Worker processes [default: CROSSDOCK_API_WORKERS or 1]."),
+    workers: int = typer.Option(
+        None, min=1, max=64, help="Worker processes [default: CROSSDOCK_API_WORKERS or 1]."
+    ),
     with_simulator: bool = typer.Option(
         False,
         "--with-simulator",
@@ -86,7 +90,9 @@ def db_upgrade() -> None:
                 console.print(f"applied: {message}", highlight=False)
 
             total = upgrade(settings.database.url, on_step=step)
-        console.print(f"database {describe_url(settings.database.url)} is at the newest of {total} revision(s)")
+        console.print(
+            f"database {describe_url(settings.database.url)} is at the newest of {total} revision(s)"
+        )
 
 
 @jobs_app.command("list")
@@ -141,5 +147,3 @@ def jobs_run(name: str = typer.Argument(..., help="Job name, as shown by `crossd
 
 def run() -> None:
     app()
-
-

@@ -20,7 +20,11 @@ from rich.progress import (
 
 logger = logging.getLogger("crossdock.progress")
 
-PHASE_LABELS = {"download": "Downloading feed", "parse": "Parsing and storing", "migrate": "Migrating database"}
+PHASE_LABELS = {
+    "download": "Downloading feed",
+    "parse": "Parsing and storing",
+    "migrate": "Migrating database",
+}
 
 
 class CliProgress:
@@ -30,7 +34,9 @@ class CliProgress:
     every ``log_every`` seconds after, so non-interactive output stays short.
     """
 
-    def __init__(self, *, console: Console | None = None, force_plain: bool = False, log_every: float = 5.0) -> None:
+    def __init__(
+        self, *, console: Console | None = None, force_plain: bool = False, log_every: float = 5.0
+    ) -> None:
         self.console = console or Console(stderr=True)
         self.interactive = self.console.is_terminal and not force_plain and sys.stderr.isatty()
         self.log_every = log_every

@@ -1,4 +1,4 @@
-"""``crossdock serve``: migrate the embedded database, optionally start the provider simulator, run the server."""
+"""``crossdock serve``: migrate the embedded database, maybe start the provider simulator, run the server."""
 
 from __future__ import annotations
 
@@ -31,7 +31,17 @@ def start_simulator() -> tuple[subprocess.Popen[bytes], str]:
     """Start ``crossdock simulate marketplace`` on a free loopback port; return it and its feed URL."""
     port = free_port()
     process = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
-        [sys.executable, "-m", "crossdock", "simulate", "marketplace", "--host", "127.0.0.1", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "crossdock",
+            "simulate",
+            "marketplace",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
         stdout=subprocess.DEVNULL,
     )
     atexit.register(_stop, process)
@@ -46,7 +56,9 @@ def start_simulator() -> tuple[subprocess.Popen[bytes], str]:
         except OSError:
             time.sleep(0.2)
     _stop(process)
-    raise ConfigurationError(f"the marketplace simulator did not answer on {base} within {SIMULATOR_READY_TIMEOUT:.0f}s")
+    raise ConfigurationError(
+        f"the marketplace simulator did not answer on {base} within {SIMULATOR_READY_TIMEOUT:.0f}s"
+    )
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

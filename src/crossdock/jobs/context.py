@@ -63,7 +63,9 @@ class JobContext:
         ]
         try:
             async with self.db.unit_of_work() as session:
-                insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+                insert = (
+                    postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+                )
                 statement = insert(UpstreamState)
                 statement = statement.on_conflict_do_update(
                     index_elements=[UpstreamState.upstream],

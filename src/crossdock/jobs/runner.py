@@ -9,6 +9,7 @@ host, ``crossdock serve`` lets only the worker holding the scheduler lock run th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -79,12 +80,20 @@ async def run_job(ctx: JobContext, spec: JobSpec) -> JobOutcome:
             summary = dict(await spec.function(ctx))
         except Exception as exc:
             duration = time.monotonic() - started
-            message = exc.message if isinstance(exc, CrossdockError) else f"unexpected {exc.__class__.__name__}: {exc}"
+            message = (
+                exc.message
+                if isinstance(exc, CrossdockError)
+                else f"unexpected {exc.__class__.__name__}: {exc}"
+            )
             if not isinstance(exc, CrossdockError):
                 logger.exception("job crashed: %s", spec.name)
             logger.error("job failed: %s after %.3fs: %s", spec.name, duration, message)
             await _finish(
-                ctx, run_id, outcome="failed", finished_at=datetime.now(UTC), duration_seconds=duration,
+                ctx,
+                run_id,
+                outcome="failed",
+                finished_at=datetime.now(UTC),
+                duration_seconds=duration,
                 error=message[:2000],
             )
             JOB_RUNS.labels(spec.name, "failed").inc()
@@ -94,7 +103,12 @@ async def run_job(ctx: JobContext, spec: JobSpec) -> JobOutcome:
         # Round-trip through JSON so the stored summary is exactly what a reader gets back.
         stored = orjson.loads(orjson.dumps(summary, default=str))
         await _finish(
-            ctx, run_id, outcome="success", finished_at=datetime.now(UTC), duration_seconds=duration, summary=stored
+            ctx,
+            run_id,
+            outcome="success",
+            finished_at=datetime.now(UTC),
+            duration_seconds=duration,
+            summary=stored,
         )
         JOB_RUNS.labels(spec.name, "success").inc()
         await ctx.save_upstream_states()
@@ -144,10 +158,8 @@ class InProcessScheduler:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await task
-            except asyncio.CancelledError:
-                pass
         self._tasks.clear()
 
 

@@ -16,13 +16,17 @@ from crossdock.marketplace.jobs import UPSTREAM
 from crossdock.marketplace.schemas import SyncRunRead
 from crossdock.storage import Database
 
-app = typer.Typer(help="Marketplace events: sync the provider's feed, inspect sync runs.", no_args_is_help=True)
+app = typer.Typer(
+    help="Marketplace events: sync the provider's feed, inspect sync runs.", no_args_is_help=True
+)
 console = Console()
 
 
 @app.command()
 def sync(
-    full: bool = typer.Option(False, "--full", help="Parse and compare even if the feed is byte-identical to the last one."),
+    full: bool = typer.Option(
+        False, "--full", help="Parse and compare even if the feed is byte-identical to the last one."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Fetch the provider's feed once now and store it; exit code != 0 if the sync failed."""
@@ -71,7 +75,9 @@ def runs(
 
         rows = run_with_database(settings, work, migrate=True)
     if as_json:
-        typer.echo(orjson.dumps([row.model_dump(mode="json") for row in rows], option=orjson.OPT_INDENT_2).decode())
+        typer.echo(
+            orjson.dumps([row.model_dump(mode="json") for row in rows], option=orjson.OPT_INDENT_2).decode()
+        )
         return
     table = Table(title="Marketplace sync runs")
     for column in ("id", "started", "outcome", "seen", "ins", "upd", "same", "rej", "left", "secs", "error"):

@@ -41,9 +41,7 @@ class Plan(Base):
     first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (
-        Index("ix_marketplace_plans_provider_base_event", "provider", "base_event_id"),
-    )
+    __table_args__ = (Index("ix_marketplace_plans_provider_base_event", "provider", "base_event_id"),)
 
 
 class SyncRun(Base):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC as _UTC
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 
 from lxml import etree
 
@@ -72,6 +72,12 @@ class RejectedSession:
     base_event_id: str
     event_id: str
     reason: str
+
+
+class Readable(Protocol):
+    """Anything with a binary ``read(size)``: a file, a buffer, a progress-reporting wrapper."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 FeedItem = SessionDigest | SessionPayload | RejectedSession
@@ -149,7 +155,7 @@ def _local_tag(tag: Any) -> str:
     return text.rsplit("}", 1)[-1] if "}" in text else text
 
 
-def iter_feed(source: str | Path | BinaryIO, *, known: KnownDigest | None = None) -> Iterator[FeedItem]:
+def iter_feed(source: str | Path | Readable, *, known: KnownDigest | None = None) -> Iterator[FeedItem]:
     """Yield every session of the feed in document order.
 
     Raises :class:`ProviderDataError` when the document is not well-formed XML (truncated, HTML,
@@ -246,4 +252,3 @@ def _session_item(
         min_price=min_price,
         max_price=max_price,
     )
-

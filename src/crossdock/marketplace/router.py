@@ -31,7 +31,9 @@ State = Annotated[ServiceState, Depends(get_state)]
         200: {"description": "List of plans"},
         400: {
             "model": ErrorResponse,
-            "description": "The request was not correctly formed (missing required parameters, wrong types...)",
+            "description": (
+                "The request was not correctly formed (missing required parameters, wrong types...)"
+            ),
         },
         500: {"model": ErrorResponse, "description": "Generic error"},
     },

@@ -102,7 +102,7 @@ def _utcnow() -> datetime:
 
 
 def _upsert(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> Any:
-    dialect = session.bind.dialect.name
+    dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(Plan)
     # first_seen_at is kept from the first insert; everything else takes the latest values.
@@ -149,7 +149,9 @@ async def _start_run(db: Database, provider: str, started_at: datetime) -> int:
         await session.execute(
             update(SyncRun)
             .where(SyncRun.provider == provider, SyncRun.outcome == "running")
-            .values(outcome="failed", error="interrupted: the process running it stopped", finished_at=started_at)
+            .values(
+                outcome="failed", error="interrupted: the process running it stopped", finished_at=started_at
+            )
         )
         run = SyncRun(
             provider=provider,
@@ -342,7 +344,9 @@ async def sync_marketplace(
         await _record_failure(db, run_id, started, exc.message, feed_bytes, attempts, exc)
         raise
     except Exception as exc:
-        await _record_failure(db, run_id, started, f"unexpected {exc.__class__.__name__}", feed_bytes, attempts, exc)
+        await _record_failure(
+            db, run_id, started, f"unexpected {exc.__class__.__name__}", feed_bytes, attempts, exc
+        )
         raise
     summary = SyncSummary(
         run_id=run_id,
@@ -432,21 +436,22 @@ def parse_bound(name: str, value: str | None) -> datetime | None:
         return None
     text = value.strip()
     if not text:
-        raise InvalidInputError(f"{name} is empty; give an ISO 8601 date-time such as 2021-07-21T17:32:28Z",
-                                code="invalid_datetime")
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        # An unencoded '+' of an offset arrives as a space after form decoding.
+        raise InvalidInputError(
+            f"{name} is empty; give an ISO 8601 date-time such as 2021-07-21T17:32:28Z",
+            code="invalid_datetime",
+        )
+    # An unencoded '+' of an offset arrives as a space after form decoding: try it back as '+'.
+    for candidate in (text, text.replace(" ", "+")):
         try:
-            parsed = datetime.fromisoformat(text.replace(" ", "+")) if " " in text else None
+            parsed = datetime.fromisoformat(candidate)
+            break
         except ValueError:
-            parsed = None
-        if parsed is None:
-            raise InvalidInputError(
-                f"{name} {value[:64]!r} is not an ISO 8601 date-time such as 2021-07-21T17:32:28Z",
-                code="invalid_datetime",
-            ) from None
+            continue
+    else:
+        raise InvalidInputError(
+            f"{name} {value[:64]!r} is not an ISO 8601 date-time such as 2021-07-21T17:32:28Z",
+            code="invalid_datetime",
+        )
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(UTC).replace(tzinfo=None)
     return parsed

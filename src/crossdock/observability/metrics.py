@@ -24,7 +24,9 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 BREAKER_STATES = ("closed", "open", "half_open")
 
 HTTP_REQUESTS = Counter(
-    "crossdock_http_requests_total", "HTTP requests served, by route template and status.", ["route", "status"]
+    "crossdock_http_requests_total",
+    "HTTP requests served, by route template and status.",
+    ["route", "status"],
 )
 HTTP_LATENCY = Histogram(
     "crossdock_http_request_duration_seconds",
@@ -32,14 +34,18 @@ HTTP_LATENCY = Histogram(
     ["route"],
     buckets=LATENCY_BUCKETS,
 )
-SYNC_RUNS = Counter("crossdock_sync_runs_total", "Sync runs, by capability and outcome.", ["capability", "outcome"])
+SYNC_RUNS = Counter(
+    "crossdock_sync_runs_total", "Sync runs, by capability and outcome.", ["capability", "outcome"]
+)
 JOB_RUNS = Counter("crossdock_job_runs_total", "Scheduled job runs, by job and outcome.", ["job", "outcome"])
 UPSTREAM_REQUESTS = Counter(
     "crossdock_upstream_requests_total",
     "Attempts sent to upstream APIs, by upstream and status (or error kind).",
     ["upstream", "status"],
 )
-UPSTREAM_RETRIES = Counter("crossdock_upstream_retries_total", "Retries scheduled, by upstream.", ["upstream"])
+UPSTREAM_RETRIES = Counter(
+    "crossdock_upstream_retries_total", "Retries scheduled, by upstream.", ["upstream"]
+)
 UPSTREAM_GIVE_UPS = Counter(
     "crossdock_upstream_give_ups_total", "Calls abandoned after retries, by upstream.", ["upstream"]
 )
@@ -70,7 +76,9 @@ class MetricsHooks(ClientHooks):
     ) -> None:
         UPSTREAM_REQUESTS.labels(upstream, str(status) if status is not None else (error or "error")).inc()
 
-    def on_retry(self, upstream: str, method: str, url: str, attempt: int, wait_seconds: float, reason: str) -> None:
+    def on_retry(
+        self, upstream: str, method: str, url: str, attempt: int, wait_seconds: float, reason: str
+    ) -> None:
         UPSTREAM_RETRIES.labels(upstream).inc()
 
     def on_give_up(self, upstream: str, method: str, url: str, attempts: int, reason: str) -> None:
@@ -86,6 +94,6 @@ def render_metrics() -> tuple[bytes, str]:
     """The Prometheus exposition of this process, or of all workers in multi-process mode."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
-        prometheus_multiprocess.MultiProcessCollector(registry)
+        prometheus_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST

@@ -16,7 +16,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.exc import SQLAlchemyError
 
 from crossdock.errors import StorageError
-from crossdock.storage.database import describe_url
+from crossdock.storage.database import describe_url, ensure_sqlite_directory
 
 StepCallback = Callable[[str, int, int], None]
 """Called after each applied migration with (revision message, index, total)."""
@@ -37,6 +37,7 @@ def pending_revisions(config: Config) -> list[str]:
 
 def upgrade(url: str, *, on_step: StepCallback | None = None) -> int:
     """Upgrade the database at ``url`` to the newest revision; return how many revisions exist."""
+    ensure_sqlite_directory(url)
     config = alembic_config(url)
     total = len(pending_revisions(config))
     applied = 0

@@ -34,7 +34,9 @@ async def sync_samples(db: Database, fever_dir: Path, *names: str) -> None:
     provider = ScriptedProvider([fever_dir / name for name in names])
     async with provider.client() as client:
         for _ in names:
-            await service.sync_marketplace(db=db, client=client, provider="fever", feed_url=FEED_URL, max_feed_bytes=10**7)
+            await service.sync_marketplace(
+                db=db, client=client, provider="fever", feed_url=FEED_URL, max_feed_bytes=10**7
+            )
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +55,9 @@ def validator_for(spec: dict[str, Any], status: int) -> OAS30Validator:
 
 
 @pytest.fixture(params=[True, False], ids=["hot-path", "fastapi-route"])
-async def api(request: pytest.FixtureRequest, sqlite_database: Database, fever_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
+async def api(
+    request: pytest.FixtureRequest, sqlite_database: Database, fever_dir: Path
+) -> AsyncIterator[httpx.AsyncClient]:
     """The app over a database synced with responses 1, 2, 3, served both ways."""
     await sync_samples(sqlite_database, fever_dir, "response_1.xml", "response_2.xml", "response_3.xml")
     app = create_app(settings_for(sqlite_database), database=sqlite_database, fast_path=request.param)
@@ -69,13 +73,23 @@ async def test_brief_example(api: httpx.AsyncClient, spec: dict[str, Any]) -> No
     body = response.json()
     validator_for(spec, 200).validate(body)
     assert body["error"] is None
-    assert [e["title"] for e in body["data"]["events"]] == ["Pantomima Full", "Camela en concierto", "Los Morancos"]
+    assert [e["title"] for e in body["data"]["events"]] == [
+        "Pantomima Full",
+        "Camela en concierto",
+        "Los Morancos",
+    ]
 
 
 @pytest.mark.parametrize(
     "query",
-    ["", "starts_at=2021-02-01T00:00:00", "ends_at=2022-07-03T00:00:00%2B02:00", "starts_at=2021-02-01&ends_at=2022-07-03",
-     "starts_at=2021-02-01T01:00:00%2B01:00&ends_at=2022-07-03T00:00:00Z", "unknown=1"],
+    [
+        "",
+        "starts_at=2021-02-01T00:00:00",
+        "ends_at=2022-07-03T00:00:00%2B02:00",
+        "starts_at=2021-02-01&ends_at=2022-07-03",
+        "starts_at=2021-02-01T01:00:00%2B01:00&ends_at=2022-07-03T00:00:00Z",
+        "unknown=1",
+    ],
 )
 async def test_every_time_form_answers_200(api: httpx.AsyncClient, spec: dict[str, Any], query: str) -> None:
     """Z, offset, naive, date-only, open bounds and unknown extra parameters never fail."""
@@ -130,7 +144,8 @@ async def test_runs_endpoint_lists_runs(api: httpx.AsyncClient) -> None:
     assert [run["outcome"] for run in runs] == ["success"] * 3
     assert runs[0]["rejected"] == 1
     bad = await api.get("/marketplace/runs", params={"limit": 0})
-    assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_request"
+    assert bad.status_code == 400
+    assert bad.json()["error"]["code"] == "invalid_request"
 
 
 async def test_openapi_documents_search_like_the_spec(api: httpx.AsyncClient, spec: dict[str, Any]) -> None:
@@ -183,7 +198,9 @@ async def test_never_synced_answers_empty_list(sqlite_database: Database) -> Non
     assert orjson.loads(response.content) == {"data": {"events": []}, "error": None}
 
 
-async def test_new_data_is_served_after_another_process_syncs(sqlite_database: Database, fever_dir: Path) -> None:
+async def test_new_data_is_served_after_another_process_syncs(
+    sqlite_database: Database, fever_dir: Path
+) -> None:
     """A sync stored by someone else becomes visible through the read-model poll, without restarts."""
     settings = settings_for(sqlite_database).model_copy(
         update={"api": ApiSettings(scheduler_enabled=False, read_model_poll_interval=0.05)}

@@ -39,7 +39,7 @@ async def plan(db: Database, base: str, event: str) -> Plan | None:
 
 
 async def test_brief_example_after_three_responses(database: Database, fever_dir: Path) -> None:
-    """After responses 1, 2, 3 the brief's query returns 322, 291 and 1591 with the latest values, never 444."""
+    """After responses 1, 2, 3 the brief's query returns 322, 291, 1591 with the latest values, never 444."""
     provider = ScriptedProvider([fever_dir / f"response_{n}.xml" for n in (1, 2, 3)])
     for _ in range(3):
         await sync(database, provider)
@@ -62,7 +62,13 @@ async def test_counts_of_each_run(database: Database, fever_dir: Path) -> None:
     provider = ScriptedProvider([fever_dir / f"response_{n}.xml" for n in (1, 2, 3)])
     first, second, third = [await sync(database, provider) for _ in range(3)]
     assert (first.seen, first.inserted, first.updated, first.rejected, first.left_feed) == (3, 3, 0, 0, 0)
-    assert (second.seen, second.inserted, second.updated, second.rejected, second.left_feed) == (3, 0, 2, 1, 1)
+    assert (second.seen, second.inserted, second.updated, second.rejected, second.left_feed) == (
+        3,
+        0,
+        2,
+        1,
+        1,
+    )
     assert (third.seen, third.updated, third.unchanged, third.rejected, third.left_feed) == (3, 2, 0, 1, 0)
     assert all(summary.changed for summary in (first, second, third))
 
@@ -81,8 +87,11 @@ async def test_event_that_left_the_feed_stays_searchable(database: Database, fev
 
 async def test_offline_never_online_is_stored_but_not_searchable(database: Database, fever_dir: Path) -> None:
     """An offline base event is stored (everything is kept) but never searchable unless once online."""
-    body = (fever_dir / "response_1.xml").read_bytes().replace(b'base_event_id="291" sell_mode="online"',
-                                                                  b'base_event_id="291" sell_mode="offline"')
+    body = (
+        (fever_dir / "response_1.xml")
+        .read_bytes()
+        .replace(b'base_event_id="291" sell_mode="online"', b'base_event_id="291" sell_mode="offline"')
+    )
     await sync(database, ScriptedProvider([body]))
     stored = await plan(database, "291", "291")
     assert stored is not None
@@ -90,24 +99,33 @@ async def test_offline_never_online_is_stored_but_not_searchable(database: Datab
     assert "Camela en concierto" not in [e["title"] for e in await search(database)]
 
 
-async def test_online_to_offline_stays_searchable_with_latest_values(database: Database, fever_dir: Path) -> None:
+async def test_online_to_offline_stays_searchable_with_latest_values(
+    database: Database, fever_dir: Path
+) -> None:
     """Once online, a base event going offline stays searchable and shows its newest values."""
     online = (fever_dir / "response_1.xml").read_bytes()
-    offline = online.replace(b'base_event_id="291" sell_mode="online"', b'base_event_id="291" sell_mode="offline"')
-    offline = offline.replace(b'event_end_date="2021-06-30T22:00:00"', b'event_end_date="2021-06-30T23:00:00"')
+    offline = online.replace(
+        b'base_event_id="291" sell_mode="online"', b'base_event_id="291" sell_mode="offline"'
+    )
+    offline = offline.replace(
+        b'event_end_date="2021-06-30T22:00:00"', b'event_end_date="2021-06-30T23:00:00"'
+    )
     provider = ScriptedProvider([online, offline])
     await sync(database, provider)
     await sync(database, provider)
     (camela,) = [e for e in await search(database) if e["title"] == "Camela en concierto"]
     assert camela["end_time"] == "23:00:00"
     stored = await plan(database, "291", "291")
-    assert stored is not None and (stored.sell_mode, stored.ever_online) == ("offline", True)
+    assert stored is not None
+    assert (stored.sell_mode, stored.ever_online) == ("offline", True)
 
 
 async def test_offline_to_online_becomes_searchable(database: Database, fever_dir: Path) -> None:
     """A base event first seen offline becomes searchable when it goes online."""
     online = (fever_dir / "response_1.xml").read_bytes()
-    offline = online.replace(b'base_event_id="291" sell_mode="online"', b'base_event_id="291" sell_mode="offline"')
+    offline = online.replace(
+        b'base_event_id="291" sell_mode="online"', b'base_event_id="291" sell_mode="offline"'
+    )
     provider = ScriptedProvider([offline, online])
     await sync(database, provider)
     assert "Camela en concierto" not in [e["title"] for e in await search(database)]
@@ -120,10 +138,13 @@ async def test_resync_of_same_feed_changes_nothing(database: Database, fever_dir
     provider = ScriptedProvider([fever_dir / "response_2.xml"])
     await sync(database, provider)
     async with database.reader() as session:
-        before = [(p.id, p.digest, p.last_changed_at) for p in (await session.execute(select(Plan))).scalars()]
+        before = [
+            (p.id, p.digest, p.last_changed_at) for p in (await session.execute(select(Plan))).scalars()
+        ]
     shortcut = await sync(database, provider)
     full = await sync(database, provider, force_parse=True)
-    assert shortcut.skipped_identical_feed and not full.skipped_identical_feed
+    assert shortcut.skipped_identical_feed
+    assert not full.skipped_identical_feed
     for summary in (shortcut, full):
         assert (summary.inserted, summary.updated, summary.left_feed, summary.changed) == (0, 0, 0, False)
         assert (summary.seen, summary.unchanged, summary.rejected) == (3, 2, 1)
@@ -144,7 +165,8 @@ async def test_truncated_feed_fails_and_keeps_previous_data(database: Database, 
     assert await search(database) == before
     runs = await service.list_runs(db=database)
     assert [run.outcome for run in runs] == ["failed", "success"]
-    assert runs[0].error is not None and "well-formed" in runs[0].error
+    assert runs[0].error is not None
+    assert "well-formed" in runs[0].error
 
 
 async def test_upstream_down_is_recorded_and_data_kept(database: Database, fever_dir: Path) -> None:
@@ -156,7 +178,8 @@ async def test_upstream_down_is_recorded_and_data_kept(database: Database, fever
     with pytest.raises(UpstreamUnavailableError):
         await sync(database, provider)
     runs = await service.list_runs(db=database)
-    assert runs[0].outcome == "failed" and runs[0].attempts == 3
+    assert runs[0].outcome == "failed"
+    assert runs[0].attempts == 3
     assert len(await search(database)) == 3
 
 
@@ -173,7 +196,10 @@ async def test_duplicate_zone_ids_are_stored_as_two_zones(database: Database, fe
     await sync(database, ScriptedProvider([fever_dir / "response_1.xml"]))
     stored = await plan(database, "1591", "1642")
     assert stored is not None
-    assert [(z["zone_id"], z["price"], z["capacity"]) for z in stored.zones] == [("186", 75.0, 2), ("186", 65.0, 16)]
+    assert [(z["zone_id"], z["price"], z["capacity"]) for z in stored.zones] == [
+        ("186", 75.0, 2),
+        ("186", 65.0, 16),
+    ]
 
 
 async def test_planlist_variant_is_synced(database: Database, fever_dir: Path) -> None:

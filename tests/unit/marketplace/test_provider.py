@@ -49,7 +49,13 @@ def test_values_are_typed_and_organizer_optional(fever_dir: Path) -> None:
     assert camela.sell_mode == "online"
     assert camela.sold_out is False
     assert (camela.min_price, camela.max_price) == (15.0, 30.0)
-    assert camela.zones[1] == {"zone_id": "38", "name": "Grada 2", "capacity": 0, "price": 15.0, "numbered": False}
+    assert camela.zones[1] == {
+        "zone_id": "38",
+        "name": "Grada 2",
+        "capacity": 0,
+        "price": 15.0,
+        "numbered": False,
+    }
 
 
 def test_planlist_naming_parses_like_eventlist(fever_dir: Path) -> None:
@@ -80,7 +86,9 @@ def test_digest_changes_when_a_value_changes(fever_dir: Path) -> None:
         pytest.param(b"", id="empty"),
         pytest.param(b"<html><body>502 Bad Gateway</body></html>", id="html"),
         pytest.param(b'{"events": []}', id="json"),
-        pytest.param(b"<?xml version='1.0'?><eventList><output><base_event base_event_id='1'", id="truncated"),
+        pytest.param(
+            b"<?xml version='1.0'?><eventList><output><base_event base_event_id='1'", id="truncated"
+        ),
     ],
 )
 def test_unusable_body_fails_as_a_whole(body: bytes) -> None:

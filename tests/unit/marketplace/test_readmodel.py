@@ -11,7 +11,9 @@ from crossdock.marketplace.readmodel import EMPTY_ANSWER, SearchablePlan, Search
 
 
 def plan(ident: str, start: datetime, end: datetime | None, low: float | None = 1.0) -> SearchablePlan:
-    return SearchablePlan(id=ident, title=f"t{ident}", starts_at=start, ends_at=end, min_price=low, max_price=low)
+    return SearchablePlan(
+        id=ident, title=f"t{ident}", starts_at=start, ends_at=end, min_price=low, max_price=low
+    )
 
 
 def ids(body: bytes) -> list[str]:
@@ -38,7 +40,9 @@ def test_containment_not_overlap() -> None:
 
 def test_order_is_start_then_id() -> None:
     """Events starting at the same time come out by id."""
-    index = SearchIndex(version=1, plans=[plan("b", T0, T0 + HOUR), plan("a", T0, T0 + HOUR), plan("c", T0 - HOUR, T0)])
+    index = SearchIndex(
+        version=1, plans=[plan("b", T0, T0 + HOUR), plan("a", T0, T0 + HOUR), plan("c", T0 - HOUR, T0)]
+    )
     assert ids(index.answer(None, None)) == ["c", "a", "b"]
 
 
@@ -86,7 +90,8 @@ def test_bisection_agrees_with_brute_force() -> None:
         expected = [
             p.id
             for p in sorted(plans, key=lambda p: (p.starts_at, p.id))
-            if (low is None or p.starts_at >= low) and (high is None or (p.ends_at is not None and p.ends_at <= high))
+            if (low is None or p.starts_at >= low)
+            and (high is None or (p.ends_at is not None and p.ends_at <= high))
         ]
         assert ids(index.answer(low, high)) == expected
 

@@ -28,7 +28,9 @@ def test_accepted_forms_follow_the_utc_rule(raw: str, expected: datetime) -> Non
     assert parse_bound("starts_at", raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["", "tomorrow", "2021-13-01T00:00:00", "2021-09-31T20:00:00", "2021-02-01T25:00"])
+@pytest.mark.parametrize(
+    "raw", ["", "tomorrow", "2021-13-01T00:00:00", "2021-09-31T20:00:00", "2021-02-01T25:00"]
+)
 def test_malformed_bounds_are_invalid_datetime(raw: str) -> None:
     """Malformed values raise InvalidInputError with code invalid_datetime and name the parameter."""
     with pytest.raises(InvalidInputError) as caught:

@@ -1,0 +1,376 @@
+"""Time ``crossdock marketplace sync`` of a large generated feed on SQLite and PostgreSQL.
+
+What it does, all on 127.0.0.1 and bounded in time:
+
+1. starts the marketplace simulator with a static generated feed (10,000 x 1 x 100 by default,
+   about 98 MB of XML);
+2. for SQLite (a fresh file in a temporary directory) and PostgreSQL (crossdock's tables dropped,
+   then ``crossdock db upgrade``), runs ``crossdock marketplace sync --json`` three times: the first
+   sync, a re-sync of the unchanged feed (the identical-feed shortcut), and a re-sync with
+   ``--full`` (parse and compare every session);
+3. for each run, records the wall seconds of the command, its peak RSS and its JSON summary;
+4. writes ``ingest.json`` and ``ingest.md`` (a Markdown fragment) into ``--out``.
+
+Peak RSS: each sync runs under a fresh wrapper process (this file, ``measure`` sub-command) that
+reads ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` after waiting for its only child, so the figure is
+that one sync's and not the maximum over earlier runs.
+
+PostgreSQL comes from ``BENCH_POSTGRES_URL`` (default below); an unreachable server makes its rows
+"skipped (unreachable)" instead of failing the benchmark, and ``BENCH_POSTGRES_URL=skip`` skips it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import processes
+from processes import LOOPBACK, BenchError
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+PYTHON = ROOT / ".venv" / "bin" / "python"
+CROSSDOCK = ROOT / ".venv" / "bin" / "crossdock"
+
+DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+OUR_TABLES = ("marketplace_plans", "marketplace_sync_runs", "job_runs", "upstream_states", "alembic_version")
+SYNC_TIMEOUT = 900.0
+SIMULATOR_READY_TIMEOUT = 180.0
+
+FIRST_SYNC_TARGET_SECONDS = 20.0
+PEAK_RSS_TARGET_MB = 250.0
+RESYNC_SPEEDUP_TARGET = 5.0
+
+RUNS = (
+    ("first sync", []),
+    ("re-sync, unchanged feed", []),
+    ("re-sync --full, unchanged feed", ["--full"]),
+)
+COUNTS = ("seen", "inserted", "updated", "unchanged", "rejected", "left_feed")
+
+
+@dataclass
+class Measurement:
+    """One ``crossdock marketplace sync`` run."""
+
+    run: str
+    wall_seconds: float
+    peak_rss_mb: float
+    returncode: int
+    summary: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class Backend:
+    """The runs on one database, or why there are none."""
+
+    name: str
+    url: str
+    skipped: str | None = None
+    runs: list[Measurement] = field(default_factory=list)
+
+
+# --- the wrapper process ---------------------------------------------------------------------
+
+
+def measure_command(result_path: Path, argv: list[str]) -> int:
+    """Run ``argv`` as this process's only child; write wall time, peak RSS and outputs as JSON."""
+    started = time.perf_counter()
+    completed = subprocess.run(argv, capture_output=True, text=True, timeout=SYNC_TIMEOUT, check=False)
+    wall = time.perf_counter() - started
+    # ru_maxrss is in KiB on Linux; over RUSAGE_CHILDREN it is the largest of the children waited
+    # for, and this wrapper has exactly one.
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    result = {
+        "wall_seconds": wall,
+        "peak_rss_kib": peak_kib,
+        "returncode": completed.returncode,
+        "stdout": completed.stdout,
+        "stderr_tail": completed.stderr[-4000:],
+    }
+    result_path.write_text(json.dumps(result))
+    return 0
+
+
+# --- the driver ------------------------------------------------------------------------------
+
+
+def start_simulator(args: argparse.Namespace, tmp: Path, out: Path) -> str:
+    port = processes.free_port()
+    log = out / "ingest-simulator.log"
+    process = processes.start(
+        [
+            str(CROSSDOCK),
+            "simulate",
+            "marketplace",
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(port),
+            "--scenario",
+            "generated",
+            "--base-events",
+            str(args.base_events),
+            "--sessions-per-event",
+            str(args.sessions_per_event),
+            "--zones-per-session",
+            str(args.zones_per_session),
+            "--seed",
+            "0",
+            "--static",
+        ],
+        log=log,
+        env={**os.environ, "CROSSDOCK_VAR_DIR": str(tmp / "var")},
+    )
+    base = f"http://{LOOPBACK}:{port}"
+    waited = processes.wait_until(
+        "simulator",
+        lambda: processes.http_get(f"{base}/health", timeout=5)[0] == 200,
+        process=process,
+        timeout=SIMULATOR_READY_TIMEOUT,
+        log=log,
+    )
+    print(f"  simulator ready after {waited:.1f} s: {base}/api/events")
+    return f"{base}/api/events"
+
+
+def sync_once(*, label: str, extra: list[str], env: dict[str, str], tmp: Path, out: Path, tag: str) -> Measurement:
+    result_path = tmp / f"{tag}.json"
+    log = out / f"ingest-{tag}.log"
+    argv = [str(PYTHON), __file__, "measure", str(result_path), "--", str(CROSSDOCK), "marketplace", "sync", "--json"]
+    process = processes.start([*argv, *extra], log=log, env=env)
+    try:
+        process.wait(timeout=SYNC_TIMEOUT + 30)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"{label}: still running after {SYNC_TIMEOUT + 30:.0f} s (log: {log})") from None
+    finally:
+        processes.stop(process)
+    if not result_path.exists():
+        raise BenchError(f"{label}: the measuring wrapper failed (log: {log})")
+    raw = json.loads(result_path.read_text())
+    with log.open("a") as sink:
+        sink.write(f"--- stdout ---\n{raw['stdout']}\n--- stderr (tail) ---\n{raw['stderr_tail']}\n")
+    measurement = Measurement(
+        run=label,
+        wall_seconds=round(raw["wall_seconds"], 2),
+        peak_rss_mb=round(raw["peak_rss_kib"] / 1024, 1),
+        returncode=raw["returncode"],
+    )
+    stdout: str = raw["stdout"]
+    try:
+        measurement.summary = json.loads(stdout[stdout.index("{") :])
+    except ValueError:
+        measurement.error = (raw["stderr_tail"].strip().splitlines() or ["no output"])[-1][:300]
+    if raw["returncode"] != 0 and measurement.error is None:
+        measurement.error = f"exit code {raw['returncode']}"
+    return measurement
+
+
+def _asyncpg_dsn(url: str) -> str:
+    scheme, rest = url.split("://", 1)
+    return f"{scheme.split('+', 1)[0]}://{rest}"
+
+
+async def _reset_postgres(url: str) -> None:
+    import asyncpg  # imported here: only the PostgreSQL rows need it
+
+    connection = await asyncpg.connect(_asyncpg_dsn(url), timeout=5)
+    try:
+        for table in OUR_TABLES:
+            await connection.execute(f'DROP TABLE IF EXISTS "{table}" CASCADE')
+    finally:
+        await connection.close()
+
+
+def prepare_postgres(url: str, env: dict[str, str], out: Path) -> str | None:
+    """Drop crossdock's tables and migrate; return why PostgreSQL is skipped, or None."""
+    host = urlsplit(url).hostname
+    if host not in (LOOPBACK, "localhost"):
+        return f"skipped (not a loopback URL: {host})"
+    try:
+        asyncio.run(asyncio.wait_for(_reset_postgres(url), timeout=15))
+    except (OSError, TimeoutError) as exc:
+        print(f"  PostgreSQL unreachable at {host}: {exc!r}", file=sys.stderr)
+        return "skipped (unreachable)"
+    except Exception as exc:  # asyncpg's own errors: unknown database, authentication refused
+        print(f"  PostgreSQL refused the connection: {exc!r}", file=sys.stderr)
+        return f"skipped (connection refused: {type(exc).__name__})"
+    completed = subprocess.run(
+        [str(CROSSDOCK), "db", "upgrade"], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    (out / "ingest-postgres-upgrade.log").write_text(completed.stdout + completed.stderr)
+    if completed.returncode != 0:
+        raise BenchError(f"crossdock db upgrade failed on PostgreSQL (log: {out / 'ingest-postgres-upgrade.log'})")
+    return None
+
+
+def bench_backend(backend: Backend, *, feed_url: str, tmp: Path, out: Path) -> None:
+    env = {
+        **os.environ,
+        "CROSSDOCK_DATABASE_URL": backend.url,
+        "CROSSDOCK_VAR_DIR": str(tmp / "var"),
+        "CROSSDOCK_MARKETPLACE_PROVIDER_URL": feed_url,
+    }
+    if backend.name == "PostgreSQL":
+        backend.skipped = prepare_postgres(backend.url, env, out)
+        if backend.skipped:
+            return
+    key = backend.name.lower()
+    for number, (label, extra) in enumerate(RUNS, start=1):
+        measurement = sync_once(label=label, extra=extra, env=env, tmp=tmp, out=out, tag=f"{key}-{number}")
+        backend.runs.append(measurement)
+        counts = ", ".join(f"{name}={measurement.summary.get(name)}" for name in COUNTS)
+        print(
+            f"  {backend.name}, {label}: {measurement.wall_seconds:.2f} s, {measurement.peak_rss_mb:.0f} MB"
+            + (f", {counts}" if measurement.summary else f", FAILED: {measurement.error}")
+        )
+
+
+def without_credentials(url: str) -> str:
+    """``url`` without user and password, for the recorded results."""
+    parts = urlsplit(url)
+    if not parts.hostname or "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]).geturl()
+
+
+def _speedup(first: Measurement, other: Measurement) -> float | None:
+    if first.error or other.error or other.wall_seconds <= 0:
+        return None
+    return first.wall_seconds / other.wall_seconds
+
+
+def markdown(report: dict[str, Any], backends: list[Backend]) -> str:
+    feed = report["feed"]
+    feed_bytes = next(
+        (run.summary.get("feed_bytes") for b in backends for run in b.runs if run.summary.get("feed_bytes")), None
+    )
+    size = f", {feed_bytes / 1e6:,.1f} MB of XML" if feed_bytes else ""
+    lines = [
+        f"### Ingestion: `crossdock marketplace sync --json` of a generated {feed['base_events']:,} x "
+        f"{feed['sessions_per_event']} x {feed['zones_per_session']} feed{size}",
+        "",
+        "Wall = the whole command (interpreter start, migration check, download, parse, write); "
+        "sync = `duration_seconds` of its summary; peak RSS of the command's process.",
+        "",
+        "| Database | Run | Wall s | Sync s | Peak RSS MB | seen | inserted | updated | unchanged | rejected | "
+        "left feed | skipped identical | first / this (wall) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|:-:|---:|",
+    ]
+    for backend in backends:
+        if backend.skipped:
+            lines.append(f"| {backend.name} | {backend.skipped} |" + " |" * 11)
+            continue
+        first = backend.runs[0]
+        for run in backend.runs:
+            if run.error:
+                lines.append(f"| {backend.name} | {run.run}: FAILED ({run.error}) | {run.wall_seconds:.2f} |" + " |" * 10)
+                continue
+            summary = run.summary
+            speedup = _speedup(first, run)
+            lines.append(
+                f"| {backend.name} | {run.run} | {run.wall_seconds:.2f} | {summary.get('duration_seconds', 0):.2f} | "
+                f"{run.peak_rss_mb:.0f} | "
+                + " | ".join(f"{summary.get(name, '')}" for name in COUNTS)
+                + f" | {'yes' if summary.get('skipped_identical_feed') else 'no'} | "
+                + (f"{speedup:.1f}x |" if speedup is not None and run is not first else "- |")
+            )
+    lines += ["", "Targets:", ""]
+    for backend in backends:
+        if backend.skipped or any(run.error for run in backend.runs):
+            lines.append(f"- {backend.name}: not evaluated ({backend.skipped or 'a run failed'}).")
+            continue
+        first, resync, full = backend.runs
+        peak = max(run.peak_rss_mb for run in backend.runs)
+        checks = []
+        if backend.name == "SQLite":
+            checks.append(
+                f"first sync < {FIRST_SYNC_TARGET_SECONDS:g} s: {first.wall_seconds:.1f} s wall "
+                f"({first.summary.get('duration_seconds', 0):.1f} s sync), "
+                + ("met" if first.wall_seconds < FIRST_SYNC_TARGET_SECONDS else "NOT met")
+            )
+        checks.append(
+            f"peak RSS < {PEAK_RSS_TARGET_MB:g} MB: {peak:.0f} MB, "
+            + ("met" if peak < PEAK_RSS_TARGET_MB else "NOT met")
+        )
+        for label, run in (("re-sync (identical-feed shortcut)", resync), ("re-sync --full", full)):
+            speedup = _speedup(first, run) or 0.0
+            checks.append(
+                f"{label} >= {RESYNC_SPEEDUP_TARGET:g}x faster than the first: {speedup:.1f}x, "
+                + ("met" if speedup >= RESYNC_SPEEDUP_TARGET else "NOT met")
+            )
+        lines.append(f"- {backend.name}: " + "; ".join(checks) + ".")
+    return "\n".join(lines) + "\n"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, required=True, help="Directory for raw outputs and ingest.md.")
+    parser.add_argument("--base-events", type=int, default=10_000)
+    parser.add_argument("--sessions-per-event", type=int, default=1)
+    parser.add_argument("--zones-per-session", type=int, default=100)
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("BENCH_POSTGRES_URL") or DEFAULT_POSTGRES_URL,
+        help="PostgreSQL URL (default: BENCH_POSTGRES_URL or %(default)s); 'skip' skips PostgreSQL.",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["measure"]:
+        # bench/ingest_bench.py measure RESULT.json -- COMMAND...
+        return measure_command(Path(argv[1]), argv[argv.index("--") + 1 :])
+    args = parse_args(argv)
+    processes.stop_on_sigterm()
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    backends = []
+    with tempfile.TemporaryDirectory(prefix="crossdock-bench-ingest-") as tmp_name:
+        tmp = Path(tmp_name)
+        backends = [Backend("SQLite", f"sqlite+aiosqlite:///{tmp / 'ingest.db'}")]
+        if args.postgres_url == "skip":
+            backends.append(Backend("PostgreSQL", "", skipped="skipped (BENCH_POSTGRES_URL=skip)"))
+        else:
+            backends.append(Backend("PostgreSQL", args.postgres_url))
+        try:
+            feed_url = start_simulator(args, tmp, out)
+            for backend in backends:
+                if not backend.skipped:
+                    bench_backend(backend, feed_url=feed_url, tmp=tmp, out=out)
+        finally:
+            processes.stop_all()
+    report = {
+        "feed": {
+            "base_events": args.base_events,
+            "sessions_per_event": args.sessions_per_event,
+            "zones_per_session": args.zones_per_session,
+        },
+        "backends": [asdict(backend) for backend in backends],
+    }
+    for entry in report["backends"]:
+        entry["url"] = without_credentials(entry["url"])
+    (out / "ingest.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "ingest.md").write_text(markdown(report, backends))
+    failed = any(run.error for backend in backends for run in backend.runs)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except BenchError as exc:
+        print(f"ingestion benchmark failed: {exc}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,61 @@
+"""The resilient async HTTP client every upstream call goes through; it knows no provider.
+
+Timeouts, bounded retries with full jitter and ``Retry-After``, a circuit breaker per upstream, a
+client-side rate limiter, redaction of secrets, and translation of failures into
+:mod:`crossdock.errors`. Events go to :class:`ClientHooks`; tests use
+:mod:`crossdock.httpclient.testing` (``FakeClock``, ``RecordingHooks``) and :func:`set_testing`.
+"""
+
+from __future__ import annotations
+
+from crossdock.httpclient.breaker import (
+    BreakerRegistry,
+    BreakerSnapshot,
+    BreakerState,
+    CircuitBreaker,
+    default_registry,
+)
+from crossdock.httpclient.client import ATTEMPTS_EXTENSION, DownloadResult, ResilientClient, attempts_of
+from crossdock.httpclient.clock import Clock, SystemClock, instant_waits, is_testing, set_testing
+from crossdock.httpclient.hooks import ClientHooks, CompositeHooks
+from crossdock.httpclient.policy import BreakerPolicy, RateLimit, RetryPolicy, Timeouts, retry_after_seconds
+from crossdock.httpclient.ratelimit import RateLimiter
+from crossdock.httpclient.redaction import (
+    RedactingFilter,
+    redact_headers,
+    redact_text,
+    redact_url,
+    register_secret,
+    unregister_secret,
+)
+
+__all__ = [
+    "ATTEMPTS_EXTENSION",
+    "BreakerPolicy",
+    "BreakerRegistry",
+    "BreakerSnapshot",
+    "BreakerState",
+    "CircuitBreaker",
+    "ClientHooks",
+    "Clock",
+    "CompositeHooks",
+    "DownloadResult",
+    "RateLimit",
+    "RateLimiter",
+    "RedactingFilter",
+    "ResilientClient",
+    "RetryPolicy",
+    "SystemClock",
+    "Timeouts",
+    "attempts_of",
+    "default_registry",
+    "instant_waits",
+    "is_testing",
+    "redact_headers",
+    "redact_text",
+    "redact_url",
+    "register_secret",
+    "retry_after_seconds",
+    "set_testing",
+    "unregister_secret",
+]
