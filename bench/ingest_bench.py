@@ -146,10 +146,22 @@ def start_simulator(args: argparse.Namespace, tmp: Path, out: Path) -> str:
     return f"{base}/api/events"
 
 
-def sync_once(*, label: str, extra: list[str], env: dict[str, str], tmp: Path, out: Path, tag: str) -> Measurement:
+def sync_once(
+    *, label: str, extra: list[str], env: dict[str, str], tmp: Path, out: Path, tag: str
+) -> Measurement:
     result_path = tmp / f"{tag}.json"
     log = out / f"ingest-{tag}.log"
-    argv = [str(PYTHON), __file__, "measure", str(result_path), "--", str(CROSSDOCK), "marketplace", "sync", "--json"]
+    argv = [
+        str(PYTHON),
+        __file__,
+        "measure",
+        str(result_path),
+        "--",
+        str(CROSSDOCK),
+        "marketplace",
+        "sync",
+        "--json",
+    ]
     process = processes.start([*argv, *extra], log=log, env=env)
     try:
         process.wait(timeout=SYNC_TIMEOUT + 30)
@@ -212,7 +224,9 @@ def prepare_postgres(url: str, env: dict[str, str], out: Path) -> str | None:
     )
     (out / "ingest-postgres-upgrade.log").write_text(completed.stdout + completed.stderr)
     if completed.returncode != 0:
-        raise BenchError(f"crossdock db upgrade failed on PostgreSQL (log: {out / 'ingest-postgres-upgrade.log'})")
+        raise BenchError(
+            f"crossdock db upgrade failed on PostgreSQL (log: {out / 'ingest-postgres-upgrade.log'})"
+        )
     return None
 
 
@@ -246,16 +260,24 @@ def without_credentials(url: str) -> str:
     return parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]).geturl()
 
 
-def _speedup(first: Measurement, other: Measurement) -> float | None:
-    if first.error or other.error or other.wall_seconds <= 0:
+def _speedup(first: Measurement, other: Measurement, *, in_process: bool = False) -> float | None:
+    """How many times faster ``other`` was than ``first``: on wall time, or on the sync's own time."""
+    if first.error or other.error:
         return None
-    return first.wall_seconds / other.wall_seconds
+    if in_process:
+        before, after = first.summary.get("duration_seconds"), other.summary.get("duration_seconds")
+    else:
+        before, after = first.wall_seconds, other.wall_seconds
+    if not before or not after:
+        return None
+    return float(before) / float(after)
 
 
 def markdown(report: dict[str, Any], backends: list[Backend]) -> str:
     feed = report["feed"]
     feed_bytes = next(
-        (run.summary.get("feed_bytes") for b in backends for run in b.runs if run.summary.get("feed_bytes")), None
+        (run.summary.get("feed_bytes") for b in backends for run in b.runs if run.summary.get("feed_bytes")),
+        None,
     )
     size = f", {feed_bytes / 1e6:,.1f} MB of XML" if feed_bytes else ""
     lines = [
@@ -265,27 +287,34 @@ def markdown(report: dict[str, Any], backends: list[Backend]) -> str:
         "Wall = the whole command (interpreter start, migration check, download, parse, write); "
         "sync = `duration_seconds` of its summary; peak RSS of the command's process.",
         "",
-        "| Database | Run | Wall s | Sync s | Peak RSS MB | seen | inserted | updated | unchanged | rejected | "
-        "left feed | skipped identical | first / this (wall) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|:-:|---:|",
+        "| Database | Run | Wall s | Sync s | Peak RSS MB | seen | inserted | updated | unchanged | "
+        "rejected | left feed | skipped identical | speed-up (wall) | speed-up (sync) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|:-:|---:|---:|",
     ]
     for backend in backends:
         if backend.skipped:
-            lines.append(f"| {backend.name} | {backend.skipped} |" + " |" * 11)
+            lines.append(f"| {backend.name} | {backend.skipped} |" + " |" * 12)
             continue
         first = backend.runs[0]
         for run in backend.runs:
             if run.error:
-                lines.append(f"| {backend.name} | {run.run}: FAILED ({run.error}) | {run.wall_seconds:.2f} |" + " |" * 10)
+                lines.append(
+                    f"| {backend.name} | {run.run}: FAILED ({run.error}) | {run.wall_seconds:.2f} |"
+                    + " |" * 11
+                )
                 continue
             summary = run.summary
-            speedup = _speedup(first, run)
+            speedups = [_speedup(first, run), _speedup(first, run, in_process=True)]
             lines.append(
-                f"| {backend.name} | {run.run} | {run.wall_seconds:.2f} | {summary.get('duration_seconds', 0):.2f} | "
-                f"{run.peak_rss_mb:.0f} | "
+                f"| {backend.name} | {run.run} | {run.wall_seconds:.2f} | "
+                f"{summary.get('duration_seconds', 0):.2f} | {run.peak_rss_mb:.0f} | "
                 + " | ".join(f"{summary.get(name, '')}" for name in COUNTS)
                 + f" | {'yes' if summary.get('skipped_identical_feed') else 'no'} | "
-                + (f"{speedup:.1f}x |" if speedup is not None and run is not first else "- |")
+                + " | ".join(
+                    f"{speedup:.1f}x" if speedup is not None and run is not first else "-"
+                    for speedup in speedups
+                )
+                + " |"
             )
     lines += ["", "Targets:", ""]
     for backend in backends:
@@ -306,17 +335,21 @@ def markdown(report: dict[str, Any], backends: list[Backend]) -> str:
             + ("met" if peak < PEAK_RSS_TARGET_MB else "NOT met")
         )
         for label, run in (("re-sync (identical-feed shortcut)", resync), ("re-sync --full", full)):
-            speedup = _speedup(first, run) or 0.0
+            wall = _speedup(first, run) or 0.0
+            sync = _speedup(first, run, in_process=True) or 0.0
             checks.append(
-                f"{label} >= {RESYNC_SPEEDUP_TARGET:g}x faster than the first: {speedup:.1f}x, "
-                + ("met" if speedup >= RESYNC_SPEEDUP_TARGET else "NOT met")
+                f"{label} >= {RESYNC_SPEEDUP_TARGET:g}x faster than the first: "
+                f"{wall:.1f}x on wall time ({'met' if wall >= RESYNC_SPEEDUP_TARGET else 'NOT met'}), "
+                f"{sync:.1f}x on sync time ({'met' if sync >= RESYNC_SPEEDUP_TARGET else 'NOT met'})"
             )
         lines.append(f"- {backend.name}: " + "; ".join(checks) + ".")
     return "\n".join(lines) + "\n"
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", type=Path, required=True, help="Directory for raw outputs and ingest.md.")
     parser.add_argument("--base-events", type=int, default=10_000)
     parser.add_argument("--sessions-per-event", type=int, default=1)

@@ -45,9 +45,7 @@ def _write_pidfile() -> None:
         Path(path).write_text("".join(f"{pgid}\n" for pgid in _alive))
 
 
-def start(
-    argv: Sequence[str], *, log: Path, env: Mapping[str, str] | None = None
-) -> subprocess.Popen[bytes]:
+def start(argv: Sequence[str], *, log: Path, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
     """Start ``argv`` in its own process group, stdout and stderr into ``log``."""
     with log.open("ab") as sink:
         process = subprocess.Popen(
@@ -68,10 +66,8 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     pgid = process.pid
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGTERM)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=STOP_GRACE_SECONDS)
-    except subprocess.TimeoutExpired:
-        pass
     # The leader may be gone while forked workers linger: the group decides.
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGKILL)

@@ -78,9 +78,7 @@ def read_mix(script: Path) -> list[str]:
     return paths
 
 
-def run_wrk(
-    url: str, *, seconds: int, connections: int, threads: int, output: Path | None
-) -> WrkResult:
+def run_wrk(url: str, *, seconds: int, connections: int, threads: int, output: Path | None) -> WrkResult:
     argv = [
         "wrk",
         f"-t{threads}",
@@ -178,7 +176,9 @@ def wait_searchable(base: str, process: subprocess.Popen[bytes], log: Path) -> i
     def plans() -> int:
         return int(processes.health_json(base)["marketplace"]["searchable_plans"])
 
-    processes.wait_until("crossdock serve", lambda: plans() > 0, process=process, timeout=SERVE_READY_TIMEOUT, log=log)
+    processes.wait_until(
+        "crossdock serve", lambda: plans() > 0, process=process, timeout=SERVE_READY_TIMEOUT, log=log
+    )
     # With several workers each one loads the read model on its own (polling every 2 s): ask
     # until a run of fresh connections all see the same non-zero count.
     streak: list[int] = []
@@ -209,7 +209,9 @@ def bench_service(
     with processes.running(argv, log=log, env=env) as process:
         started = time.monotonic()
         plans = wait_searchable(base, process, log)
-        print(f"  serve --workers {workers}: {plans} searchable plans after {time.monotonic() - started:.1f} s")
+        print(
+            f"  serve --workers {workers}: {plans} searchable plans after {time.monotonic() - started:.1f} s"
+        )
         sizes, largest = measure_bodies(base, paths)
         run_wrk(base, seconds=args.warmup, connections=args.connections, threads=args.threads, output=None)
         result = run_wrk(
@@ -244,7 +246,8 @@ def bench_nginx(args: argparse.Namespace, *, body_size: int, sample: bytes, tmp:
     (www / "body.json").write_bytes(body)
     port = processes.free_port()
     temp_paths = "\n".join(
-        f"    {name}_temp_path {prefix / name};" for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        f"    {name}_temp_path {prefix / name};"
+        for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
     config = f"""# Written by bench/search_bench.py: a static file server for comparison, nothing else.
 worker_processes auto;
@@ -298,13 +301,14 @@ def markdown(report: dict[str, Any]) -> str:
     sizes = report["body_sizes"]
     nginx = report["nginx"]["result"]
     lines = [
-        f"### Search: GET /search under wrk ({report['connections']} connections, {report['threads']} threads, "
-        f"{report['duration']} s, {report['warmup']} s warm-up)",
+        f"### Search: GET /search under wrk ({report['connections']} connections, "
+        f"{report['threads']} threads, {report['duration']} s, {report['warmup']} s warm-up)",
         "",
         f"Feed: generated {feed['base_events']} x {feed['sessions_per_event']} x {feed['zones_per_session']}"
         f" (seed 0, static), {report['searchable_plans']:,} searchable plans; fresh SQLite database.",
         f"Mix: {sizes['count']} queries cycled by `bench/search_mix.lua`; body size average "
-        f"{sizes['mean']:,.0f} B, median {sizes['median']:,.0f} B, min {sizes['min']:,} B, max {sizes['max']:,} B.",
+        f"{sizes['mean']:,.0f} B, median {sizes['median']:,.0f} B, "
+        f"min {sizes['min']:,} B, max {sizes['max']:,} B.",
         "",
         "| Server | Req/s | MB/s | p50 ms | p90 ms | p99 ms | max ms | non-2xx | socket err | "
         "vs nginx | ratio >= 25 % | p99 < 5 ms |",
@@ -313,7 +317,9 @@ def markdown(report: dict[str, Any]) -> str:
     for row in [report["nginx"], *report["services"]]:
         res = row["result"]
         is_service = row["workers"] is not None
-        ratio = res["requests_per_second"] / nginx["requests_per_second"] if nginx["requests_per_second"] else 0.0
+        ratio = (
+            res["requests_per_second"] / nginx["requests_per_second"] if nginx["requests_per_second"] else 0.0
+        )
         lines.append(
             f"| {row['server']} | {res['requests_per_second']:,.0f} | {res['megabytes_per_second']:,.0f} | "
             f"{res['p50_ms']:.2f} | {res['p90_ms']:.2f} | {res['p99_ms']:.2f} | {res['max_ms']:.1f} | "
@@ -328,8 +334,9 @@ def markdown(report: dict[str, Any]) -> str:
     errors = [f"{row['server']}: {row['log_errors']}" for row in report["services"] if row["log_errors"]]
     lines += [
         "",
-        f"Targets: /search at least {RATIO_TARGET:.0%} of nginx's requests/s and p99 < {P99_TARGET_MS:g} ms at "
-        f"{report['connections']} connections. wrk, nginx and the service share the machine's "
+        f"Targets: /search at least {RATIO_TARGET:.0%} of nginx's requests/s and "
+        f"p99 < {P99_TARGET_MS:g} ms at {report['connections']} connections. "
+        "wrk, nginx and the service share the machine's "
         f"{os.cpu_count()} CPUs.",
         "ERROR lines in the service logs: " + ("; ".join(errors) if errors else "none") + ".",
     ]
@@ -337,7 +344,9 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", type=Path, required=True, help="Directory for raw outputs and search.md.")
     parser.add_argument(
         "--workers",
@@ -386,7 +395,8 @@ def main() -> int:
             mean_size = round(statistics.fmean(all_sizes))
             # The static file is made of real answer bytes, cut to the mix's average size.
             nginx = bench_nginx(args, body_size=mean_size, sample=sample, tmp=tmp, out=out)
-            print(f"  {nginx.server}: {nginx.result.requests_per_second:,.0f} req/s, p99 {nginx.result.p99_ms:.2f} ms")
+            res = nginx.result
+            print(f"  {nginx.server}: {res.requests_per_second:,.0f} req/s, p99 {res.p99_ms:.2f} ms")
         finally:
             processes.stop_all()
     report = {

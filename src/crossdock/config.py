@@ -41,11 +41,6 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
-class Environment(StrEnum):
-    DEVELOPMENT = "development"
-    PRODUCTION = "production"
-
-
 class LogFormat(StrEnum):
     TEXT = "text"
     JSON = "json"
@@ -170,7 +165,6 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CROSSDOCK_", extra="ignore", frozen=True)
 
-    env: Environment = Field(default=Environment.DEVELOPMENT, description="development or production.")
     var_dir: Path = Field(default=Path("var"), description="Directory for the embedded database and locks.")
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     log: LogSettings = Field(default_factory=LogSettings)
@@ -188,5 +182,7 @@ def get_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise ConfigurationError(f"invalid setting {where!r}: {first['msg']}") from exc
+        groups = (Settings, DatabaseSettings, LogSettings, HttpSettings, ApiSettings, MarketplaceSettings)
+        prefix = next((g.model_config.get("env_prefix", "") for g in groups if g.__name__ == exc.title), "")
+        field = str(first["loc"][0]).upper() if first["loc"] else ""
+        raise ConfigurationError(f"invalid setting {prefix}{field}: {first['msg']}") from exc

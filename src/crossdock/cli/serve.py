@@ -15,6 +15,7 @@ import typer
 
 from crossdock.config import Settings
 from crossdock.errors import ConfigurationError
+from crossdock.observability.logging import server_log_config
 from crossdock.storage.migrate import upgrade
 
 SIMULATOR_READY_TIMEOUT = 20.0
@@ -99,6 +100,7 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, with_simula
         workers=workers,
         factory=True,
         log_level=settings.log.level.lower(),  # type: ignore[arg-type]
+        log_dictconfig=server_log_config(settings.log),
         backlog=2048,
     )
     server.serve()

@@ -61,3 +61,28 @@ def configure_logging(settings: LogSettings, *, stream: Any = None) -> None:
     # Library chatter that would drown the service's own lines at INFO.
     for noisy in ("httpx", "httpcore", "alembic.runtime.migration", "aiosqlite", "asyncio"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def server_log_config(settings: LogSettings) -> dict[str, Any]:
+    """A ``logging.config`` dict giving the server's own lines (granian) the same one-line format."""
+    formatter = "crossdock.observability.logging." + (
+        "JsonFormatter" if settings.format == LogFormat.JSON else "OneLineTextFormatter"
+    )
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"crossdock": {"()": formatter}},
+        "filters": {"redact": {"()": "crossdock.httpclient.redaction.RedactingFilter"}},
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "crossdock",
+                "filters": ["redact"],
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "loggers": {
+            "_granian": {"handlers": ["console"], "level": settings.level, "propagate": False},
+            "granian.access": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        },
+    }

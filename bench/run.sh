@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# Crossdock benchmarks: run.sh search|ingest|all
+#
+#   search  wrk against GET /search (1 and 2 workers) beside nginx serving a static file
+#   ingest  crossdock marketplace sync of a 10,000 x 1 x 100 feed on SQLite and PostgreSQL
+#   all     both
+#
+# Everything listens on and talks to 127.0.0.1 only, every step has a time limit, and the EXIT
+# trap stops whatever the drivers started and removes the temporary directory. Raw outputs go to
+# bench/out/<UTC time>-<mode>/; a Markdown summary (for bench/RESULTS.md) is printed at the end.
+#
+# Environment: BENCH_WORKERS (first search row, default 1; a 2-worker row is always added),
+# BENCH_POSTGRES_URL (default postgresql+asyncpg://postgres@127.0.0.1:5432/test; "skip" skips it).
+set -euo pipefail
+
+usage() {
+    echo "usage: $0 search|ingest|all" >&2
+    exit 2
+}
+[[ $# -eq 1 ]] || usage
+MODE=$1
+case $MODE in search | ingest | all) ;; *) usage ;; esac
+
+ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+BIN=$ROOT/.venv/bin
+PY=$BIN/python
+if [[ ! -x $PY || ! -x $BIN/crossdock ]]; then
+    echo "run.sh: $BIN/crossdock not found: run 'make install' first" >&2
+    exit 2
+fi
+# nginx lives in /usr/sbin, which is not on every user's PATH.
+export PATH=$PATH:/usr/sbin:/sbin
+
+SEARCH_TIME_LIMIT=900
+INGEST_TIME_LIMIT=2400
+
+ensure_search_tools() {
+    local missing=()
+    command -v wrk >/dev/null || missing+=(wrk)
+    command -v nginx >/dev/null || missing+=(nginx-light)
+    [[ ${#missing[@]} -eq 0 ]] && return 0
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+        echo "run.sh: installing ${missing[*]} with apt-get ..." >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get install -y "${missing[@]}" || { apt-get update && apt-get install -y "${missing[@]}"; }
+    else
+        echo "run.sh: the search benchmark needs wrk and nginx: install them with 'apt-get install -y wrk nginx-light' (as root)" >&2
+        exit 2
+    fi
+}
+
+if [[ $MODE != ingest ]]; then
+    ensure_search_tools
+fi
+
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+OUT=$ROOT/bench/out/$STAMP-$MODE
+mkdir -p "$OUT"
+
+# One temporary directory for everything the drivers create (they honour TMPDIR). 0755: nginx's
+# workers run as 'nobody' when started as root and must reach the file they serve.
+BENCH_TMP=$(mktemp -d -t crossdock-bench.XXXXXX)
+chmod 755 "$BENCH_TMP"
+export TMPDIR=$BENCH_TMP
+export BENCH_PIDFILE=$BENCH_TMP/process-groups
+DRIVER_PID=
+
+stop_groups() {
+    # The drivers list the process groups they started and still run; stop them by id.
+    [[ -s $BENCH_PIDFILE ]] || return 0
+    local pgid
+    while read -r pgid; do
+        [[ $pgid =~ ^[0-9]+$ ]] && kill -TERM -- "-$pgid" 2>/dev/null || true
+    done <"$BENCH_PIDFILE"
+    sleep 2
+    while read -r pgid; do
+        [[ $pgid =~ ^[0-9]+$ ]] && kill -KILL -- "-$pgid" 2>/dev/null || true
+    done <"$BENCH_PIDFILE"
+}
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [[ -n $DRIVER_PID ]]; then
+        kill -TERM "$DRIVER_PID" 2>/dev/null || true
+        wait "$DRIVER_PID" 2>/dev/null || true
+    fi
+    stop_groups
+    rm -rf -- "$BENCH_TMP"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Run a driver in the background and wait for it, so that a signal reaches the trap at once;
+# `timeout` bounds it (TERM first, the driver then stops its children; KILL 30 s later).
+run_driver() {
+    local limit=$1
+    shift
+    timeout --kill-after=30 "$limit" "$@" &
+    DRIVER_PID=$!
+    local rc=0
+    wait "$DRIVER_PID" || rc=$?
+    DRIVER_PID=
+    stop_groups
+    return "$rc"
+}
+
+cd "$ROOT"
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+STATUS=0
+SECTIONS=()
+
+if [[ $MODE == search || $MODE == all ]]; then
+    echo "== search benchmark (raw outputs: ${OUT#"$ROOT"/})" >&2
+    rc=0
+    run_driver "$SEARCH_TIME_LIMIT" "$PY" bench/search_bench.py --out "$OUT" || rc=$?
+    if [[ $rc -eq 0 && -s $OUT/search.md ]]; then
+        SECTIONS+=("$OUT/search.md")
+    else
+        echo "### Search: FAILED (exit $rc), see ${OUT#"$ROOT"/}" >"$OUT/search.md"
+        SECTIONS+=("$OUT/search.md")
+        STATUS=1
+    fi
+fi
+
+if [[ $MODE == ingest || $MODE == all ]]; then
+    echo "== ingestion benchmark (raw outputs: ${OUT#"$ROOT"/})" >&2
+    rc=0
+    run_driver "$INGEST_TIME_LIMIT" "$PY" bench/ingest_bench.py --out "$OUT" || rc=$?
+    if [[ -s $OUT/ingest.md ]]; then
+        SECTIONS+=("$OUT/ingest.md")
+    else
+        echo "### Ingestion: FAILED (exit $rc), see ${OUT#"$ROOT"/}" >"$OUT/ingest.md"
+        SECTIONS+=("$OUT/ingest.md")
+    fi
+    [[ $rc -eq 0 ]] || STATUS=1
+fi
+
+cpu_model=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+memory=$(awk '/^MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
+granian_version=$("$PY" -c 'import granian; print(granian.__version__)' 2>/dev/null || echo unknown)
+revision=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [[ -n $(git -C "$ROOT" status --porcelain 2>/dev/null) ]]; then revision="$revision + uncommitted changes"; fi
+tools=""
+if [[ $MODE != ingest ]]; then
+    tools=", $(wrk -v 2>&1 | head -n1 | awk '{print "wrk " $2}'), $(nginx -v 2>&1 | sed 's|nginx version: nginx/|nginx |')"
+fi
+
+{
+    echo "## Benchmark run $STAMP ($MODE)"
+    echo
+    echo "- Command: \`bench/run.sh $MODE\`${BENCH_WORKERS:+ with BENCH_WORKERS=$BENCH_WORKERS}"
+    echo "- Date (UTC): $(date -u)"
+    echo "- Code: $revision"
+    echo "- Machine: $(nproc) CPUs ($cpu_model), $memory RAM, kernel $(uname -r)"
+    echo "- Software: $("$PY" --version 2>&1), granian $granian_version$tools"
+    echo "- Load average (1, 5, 15 min): $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+    echo "- Raw outputs: \`${OUT#"$ROOT"/}/\`"
+    for section in "${SECTIONS[@]}"; do
+        echo
+        cat "$section"
+    done
+} >"$OUT/summary.md"
+
+echo
+echo "----- 8< ----- Markdown summary (bench/RESULTS.md) -----"
+cat "$OUT/summary.md"
+echo "----- >8 -----"
+exit "$STATUS"
