@@ -20,7 +20,8 @@ def environment_variables() -> list[str]:
         if group is None:
             names.append(f"CROSSDOCK_{name.upper()}")
             continue
-        assert isinstance(group, type) and issubclass(group, BaseSettings)
+        assert isinstance(group, type)
+        assert issubclass(group, BaseSettings)
         prefix = group.model_config.get("env_prefix", "")
         names.extend(f"{prefix}{sub.upper()}" for sub in group.model_fields)
     return names

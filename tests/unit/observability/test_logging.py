@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import secrets
 from collections.abc import Iterator
 
 import orjson
@@ -13,7 +14,7 @@ from crossdock.config import LogFormat, LogSettings
 from crossdock.httpclient import register_secret, unregister_secret
 from crossdock.observability.logging import configure_logging
 
-SECRET = "sk-live-4f9a8b7c6d"
+SECRET = "not-a-real-key-" + secrets.token_hex(8)  # generated per run, never a real credential
 
 
 @pytest.fixture
