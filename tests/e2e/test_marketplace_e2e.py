@@ -10,6 +10,7 @@ import pytest
 import yaml
 from openapi_schema_validator import OAS30Validator
 
+from crossdock.marketplace.identity import plan_uuid
 from tests.e2e.conftest import Service, Simulator, free_port, run_cli
 
 pytestmark = pytest.mark.e2e
@@ -69,6 +70,11 @@ def test_brief_example_end_to_end(simulator: Simulator, make_service: Any, spec:
         ("Pantomima Full", "21:30:00", 55.0, 55.0),
         ("Camela en concierto", "21:30:00", 15.0, 30.0),
         ("Los Morancos", "21:00:00", 65.0, 75.0),
+    ]
+    assert [e["id"] for e in body["data"]["events"]] == [
+        plan_uuid("fever", "322", "1642"),
+        plan_uuid("fever", "291", "291"),
+        plan_uuid("fever", "1591", "1642"),
     ]
     assert "Tributo a Juanito Valderrama" not in titles(service)
 
