@@ -74,7 +74,8 @@ class CliProgress:
         self._phase, self._total = name, total
         if self._progress is not None:
             if self._task is not None:
-                self._progress.update(self._task, completed=self._progress.tasks[-1].total or 0)
+                finished = self._progress.tasks[-1]
+                self._progress.update(self._task, total=finished.completed, completed=finished.completed)
             self._task = self._progress.add_task(label, total=total)
         else:
             logger.info("%s%s", label, f" ({total} bytes)" if total else "")

@@ -105,42 +105,43 @@ def _datetime(value: str | None, field: str, *, required: bool) -> datetime | No
     return parsed
 
 
+_BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
+
+
 def _bool(value: str | None) -> bool | None:
     if value is None:
         return None
-    lowered = value.strip().lower()
-    if lowered in {"true", "1"}:
-        return True
-    if lowered in {"false", "0"}:
-        return False
-    return None
+    found = _BOOLEANS.get(value)
+    return found if found is not None else _BOOLEANS.get(value.strip().lower())
+
+
+def _number(raw: str | None, convert: type[int] | type[float], what: str) -> Any:
+    if raw is None or raw == "":
+        return None
+    try:
+        value = convert(raw)
+    except ValueError:
+        raise RecordError(f"zone {what} {raw!r} is not a valid number") from None
+    if not 0 <= value < float("inf"):  # also false for NaN
+        raise RecordError(f"zone {what} {raw!r} is not a valid {what}")
+    return value
 
 
 def _zones(session: Any) -> tuple[list[dict[str, Any]], float | None, float | None]:
+    """The session's zones as a list (zone_id is not unique within a session in real feeds)."""
     zones: list[dict[str, Any]] = []
     prices: list[float] = []
-    for zone in session.iterchildren("zone"):
-        attrib = zone.attrib
-        raw_price = attrib.get("price")
-        try:
-            price = float(raw_price) if raw_price not in (None, "") else None
-        except ValueError:
-            raise RecordError(f"zone price {raw_price!r} is not a number") from None
-        if price is not None and (price != price or price < 0 or price == float("inf")):
-            raise RecordError(f"zone price {raw_price!r} is not a valid price")
-        raw_capacity = attrib.get("capacity")
-        try:
-            capacity = int(raw_capacity) if raw_capacity not in (None, "") else None
-        except ValueError:
-            raise RecordError(f"zone capacity {raw_capacity!r} is not an integer") from None
-        # Zones are kept as a list: zone_id is not unique within a session in real feeds.
+    # This loop runs once per zone (a million times for a large feed): keep it lean.
+    for zone in session.iterchildren("{*}zone"):
+        get = zone.get
+        price = _number(get("price"), float, "price")
         zones.append(
             {
-                "zone_id": attrib.get("zone_id"),
-                "name": attrib.get("name"),
-                "capacity": capacity,
+                "zone_id": get("zone_id"),
+                "name": get("name"),
+                "capacity": _number(get("capacity"), int, "capacity"),
                 "price": price,
-                "numbered": _bool(attrib.get("numbered")),
+                "numbered": _bool(get("numbered")),
             }
         )
         if price is not None:
@@ -162,9 +163,12 @@ def iter_feed(source: str | Path | Readable, *, known: KnownDigest | None = None
     empty) or its root is not a provider feed. Items already yielded before such an error must
     not be committed by the caller: the feed is used as a whole or not at all.
     """
+    # Only feed elements raise events (zones are read from their session), which keeps the Python
+    # loop to a few events per session; "{*}" also accepts a namespaced feed.
     events = etree.iterparse(
         source,
         events=("start", "end"),
+        tag=tuple(f"{{*}}{name}" for name in (*ROOT_TAGS, *BASE_TAGS, *SESSION_TAGS)),
         resolve_entities=False,
         no_network=True,
         huge_tree=True,
@@ -178,9 +182,7 @@ def iter_feed(source: str | Path | Readable, *, known: KnownDigest | None = None
             tag = _local_tag(element.tag)
             if not seen_root:
                 if tag not in ROOT_TAGS:
-                    raise ProviderDataError(
-                        f"provider feed has root <{tag}>, expected <eventList> or <planList>"
-                    )
+                    raise ProviderDataError(f"provider feed has <{tag}> outside an <eventList> or <planList> root")
                 seen_root = True
                 continue
             if event == "start":
@@ -201,7 +203,7 @@ def iter_feed(source: str | Path | Readable, *, known: KnownDigest | None = None
     except etree.XMLSyntaxError as exc:
         raise ProviderDataError(f"provider feed is not well-formed XML: {exc}") from exc
     if not seen_root:
-        raise ProviderDataError("provider feed is empty")
+        raise ProviderDataError("provider feed has no <eventList> or <planList> root element")
 
 
 def _session_item(

@@ -104,11 +104,12 @@ def _utcnow() -> datetime:
 def _upsert(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> Any:
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(Plan)
+    # Core insert on the table (not the ORM entity): executemany without ORM bookkeeping.
+    statement = insert(Plan.__table__)
     # first_seen_at is kept from the first insert; everything else takes the latest values.
     kept = {"id", "first_seen_at"}
     columns = {name: statement.excluded[name] for name in rows[0] if name not in kept}
-    return statement.on_conflict_do_update(index_elements=[Plan.id], set_=columns)
+    return statement.on_conflict_do_update(index_elements=[Plan.__table__.c.id], set_=columns)
 
 
 async def _write(session: AsyncSession, rows: dict[str, dict[str, Any]]) -> None:
