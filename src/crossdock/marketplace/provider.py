@@ -182,7 +182,9 @@ def iter_feed(source: str | Path | Readable, *, known: KnownDigest | None = None
             tag = _local_tag(element.tag)
             if not seen_root:
                 if tag not in ROOT_TAGS:
-                    raise ProviderDataError(f"provider feed has <{tag}> outside an <eventList> or <planList> root")
+                    raise ProviderDataError(
+                        f"provider feed has <{tag}> outside an <eventList> or <planList> root"
+                    )
                 seen_root = True
                 continue
             if event == "start":
