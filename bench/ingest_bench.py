@@ -286,6 +286,16 @@ def markdown(report: dict[str, Any], backends: list[Backend]) -> str:
         "",
         "Wall = the whole command (interpreter start, migration check, download, parse, write); "
         "sync = `duration_seconds` of its summary; peak RSS of the command's process.",
+        "Databases: a fresh SQLite file; PostgreSQL "
+        + (
+            "".join(
+                f"`{without_credentials(b.url)}` (crossdock's tables dropped first)"
+                for b in backends
+                if b.name == "PostgreSQL" and b.url
+            )
+            or "not used"
+        )
+        + ".",
         "",
         "| Database | Run | Wall s | Sync s | Peak RSS MB | seen | inserted | updated | unchanged | "
         "rejected | left feed | skipped identical | speed-up (wall) | speed-up (sync) |",
@@ -319,7 +329,7 @@ def markdown(report: dict[str, Any], backends: list[Backend]) -> str:
     lines += ["", "Targets:", ""]
     for backend in backends:
         if backend.skipped or any(run.error for run in backend.runs):
-            lines.append(f"- {backend.name}: not evaluated ({backend.skipped or 'a run failed'}).")
+            lines.append(f"- {backend.name}: {backend.skipped or 'a run failed'}, targets not evaluated.")
             continue
         first, resync, full = backend.runs
         peak = max(run.peak_rss_mb for run in backend.runs)

@@ -14,9 +14,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -105,11 +105,11 @@ def _upsert(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> Any:
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     # Core insert on the table (not the ORM entity): executemany without ORM bookkeeping.
-    statement = insert(Plan.__table__)
+    statement = insert(cast(Table, Plan.__table__))
     # first_seen_at is kept from the first insert; everything else takes the latest values.
     kept = {"id", "first_seen_at"}
     columns = {name: statement.excluded[name] for name in rows[0] if name not in kept}
-    return statement.on_conflict_do_update(index_elements=[Plan.__table__.c.id], set_=columns)
+    return statement.on_conflict_do_update(index_elements=["id"], set_=columns)
 
 
 async def _write(session: AsyncSession, rows: dict[str, dict[str, Any]]) -> None:
