@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -35,7 +34,7 @@ class Plan(Base):
     sold_out: Mapped[bool | None] = mapped_column(Boolean)
     min_price: Mapped[float | None] = mapped_column(Float)
     max_price: Mapped[float | None] = mapped_column(Float)
-    zones: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    zones: Mapped[list[dict[str, str]]] = mapped_column(JSON)  # zone attributes exactly as sent
     digest: Mapped[str] = mapped_column(String(40))
     present_in_feed: Mapped[bool] = mapped_column(Boolean)
     first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -18,6 +18,7 @@ cannot be used. A body that is not the provider's XML as a whole raises
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC as _UTC
@@ -115,40 +116,33 @@ def _bool(value: str | None) -> bool | None:
     return found if found is not None else _BOOLEANS.get(value.strip().lower())
 
 
-def _number(raw: str | None, convert: type[int] | type[float], what: str) -> Any:
-    if raw is None or raw == "":
-        return None
+def _zones(session: Any) -> tuple[list[dict[str, str]], float | None, float | None]:
+    """The session's zones exactly as sent (attribute strings), and its min/max price.
+
+    Zones are a list, never keyed: ``zone_id`` is not unique within a session in real feeds. This
+    runs for every zone of the feed (a million for a large one), so per-zone work stays in C: the
+    attribute dicts come from lxml, prices are converted by a comprehension.
+    """
+    zones = [dict(zone.items()) for zone in session.iterchildren("{*}zone")]
     try:
-        value = convert(raw)
+        prices = [float(raw) for zone in zones if (raw := zone.get("price"))]
     except ValueError:
-        raise RecordError(f"zone {what} {raw!r} is not a valid number") from None
-    if not 0 <= value < float("inf"):  # also false for NaN
-        raise RecordError(f"zone {what} {raw!r} is not a valid {what}")
-    return value
-
-
-def _zones(session: Any) -> tuple[list[dict[str, Any]], float | None, float | None]:
-    """The session's zones as a list (zone_id is not unique within a session in real feeds)."""
-    zones: list[dict[str, Any]] = []
-    prices: list[float] = []
-    # This loop runs once per zone (a million times for a large feed): keep it lean.
-    for zone in session.iterchildren("{*}zone"):
-        get = zone.get
-        price = _number(get("price"), float, "price")
-        zones.append(
-            {
-                "zone_id": get("zone_id"),
-                "name": get("name"),
-                "capacity": _number(get("capacity"), int, "capacity"),
-                "price": price,
-                "numbered": _bool(get("numbered")),
-            }
-        )
-        if price is not None:
-            prices.append(price)
+        bad = next(zone["price"] for zone in zones if not _is_number(zone.get("price") or "0"))
+        raise RecordError(f"zone price {bad!r} is not a number") from None
     if not prices:
         return zones, None, None
-    return zones, min(prices), max(prices)
+    low, high = min(prices), max(prices)
+    if low < 0 or not math.isfinite(sum(prices)):
+        raise RecordError("a zone price is negative, infinite or not a number")
+    return zones, low, high
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _local_tag(tag: Any) -> str:

@@ -8,10 +8,13 @@ broken half-way leaves the stored data exactly as it was.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import gc
 import logging
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, Protocol, cast
@@ -37,6 +40,7 @@ from crossdock.storage import Database
 logger = logging.getLogger(__name__)
 
 WRITE_BATCH = 500
+YIELD_EVERY = 20
 LOGGED_REJECTIONS = 20
 
 
@@ -192,89 +196,118 @@ async def _apply_feed(
     db: Database, provider: str, feed: BinaryIO, *, progress: SyncProgress | None, now: datetime
 ) -> _Counts:
     counts = _Counts()
-    async with db.unit_of_work() as session:
-        stored: dict[tuple[str, str], tuple[str, bool]] = {
-            (base, event): (digest, present)
-            for base, event, digest, present in await session.execute(
-                select(Plan.base_event_id, Plan.event_id, Plan.digest, Plan.present_in_feed).where(
-                    Plan.provider == provider
-                )
-            )
-        }
-        ever_online_bases: set[str] = set(
-            (
-                await session.execute(
-                    select(Plan.base_event_id).where(Plan.provider == provider, Plan.ever_online).distinct()
-                )
-            ).scalars()
-        )
-        newly_online: set[str] = set()
-        seen: set[tuple[str, str]] = set()
-        pending: dict[str, dict[str, Any]] = {}
-
-        def known(base_event_id: str, event_id: str, digest: str) -> bool:
-            return stored.get((base_event_id, event_id)) == (digest, True)
-
-        for item in iter_feed(_ProgressReader(feed, progress), known=known):
-            counts.seen += 1
-            if isinstance(item, RejectedSession):
-                counts.rejected += 1
-                if counts.rejected <= LOGGED_REJECTIONS:
-                    logger.warning(
-                        "marketplace record rejected: provider=%s base_event_id=%s event_id=%s reason=%s",
-                        provider,
-                        item.base_event_id,
-                        item.event_id,
-                        item.reason,
-                    )
-                continue
-            key = (item.base_event_id, item.event_id)
-            seen.add(key)
-            if isinstance(item, SessionDigest):
-                counts.unchanged += 1
-                continue
-            assert isinstance(item, SessionPayload)
-            if item.sell_mode == ONLINE and item.base_event_id not in ever_online_bases:
-                ever_online_bases.add(item.base_event_id)
-                newly_online.add(item.base_event_id)
-            previous = stored.get(key)
-            if previous == (item.digest, True):
-                counts.unchanged += 1  # the same session twice in one feed
-                continue
-            if previous is None:
-                counts.inserted += 1
-            else:
-                counts.updated += 1
-            stored[key] = (item.digest, True)
-            row = _row(provider, item, ever_online=item.base_event_id in ever_online_bases, now=now)
-            pending[row["id"]] = row
-            if len(pending) >= WRITE_BATCH:
-                await _write(session, pending)
-        await _write(session, pending)
-
-        left = [key for key, (_digest, present) in stored.items() if present and key not in seen]
-        counts.left_feed = len(left)
-        left_ids = [plan_uuid(provider, base, event) for base, event in left]
-        for start in range(0, len(left_ids), WRITE_BATCH):
-            await session.execute(
-                update(Plan)
-                .where(Plan.id.in_(left_ids[start : start + WRITE_BATCH]))
-                .values(present_in_feed=False, last_changed_at=now)
-            )
-        # ever_online is sticky per base event: sessions of a base event stored while it was
-        # offline become searchable too once it has been online.
-        newly = sorted(newly_online)
-        for start in range(0, len(newly), WRITE_BATCH):
-            await session.execute(
-                update(Plan)
-                .where(
-                    Plan.provider == provider,
-                    Plan.base_event_id.in_(newly[start : start + WRITE_BATCH]),
-                    Plan.ever_online.is_(False),
-                )
-                .values(ever_online=True, last_changed_at=now)
-            )
+    with _collector_paused():
+        async with db.unit_of_work() as session:
+            await _apply_in_transaction(session, provider, feed, counts, progress=progress, now=now)
     return counts
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    # A large feed allocates millions of small objects; the cyclic collector would rescan the
+    # growing heap again and again (a third of the sync's time). Refcounting still frees them.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+async def _apply_in_transaction(
+    session: AsyncSession,
+    provider: str,
+    feed: BinaryIO,
+    counts: _Counts,
+    *,
+    progress: SyncProgress | None,
+    now: datetime,
+) -> None:
+    stored: dict[tuple[str, str], tuple[str, bool]] = {
+        (base, event): (digest, present)
+        for base, event, digest, present in await session.execute(
+            select(Plan.base_event_id, Plan.event_id, Plan.digest, Plan.present_in_feed).where(
+                Plan.provider == provider
+            )
+        )
+    }
+    ever_online_bases: set[str] = set(
+        (
+            await session.execute(
+                select(Plan.base_event_id).where(Plan.provider == provider, Plan.ever_online).distinct()
+            )
+        ).scalars()
+    )
+    newly_online: set[str] = set()
+    seen: set[tuple[str, str]] = set()
+    pending: dict[str, dict[str, Any]] = {}
+
+    def known(base_event_id: str, event_id: str, digest: str) -> bool:
+        return stored.get((base_event_id, event_id)) == (digest, True)
+
+    for item in iter_feed(_ProgressReader(feed, progress), known=known):
+        counts.seen += 1
+        if counts.seen % YIELD_EVERY == 0:
+            # Parsing is CPU work on the event loop: let requests (and the scheduler) run.
+            await asyncio.sleep(0)
+        if isinstance(item, RejectedSession):
+            counts.rejected += 1
+            if counts.rejected <= LOGGED_REJECTIONS:
+                logger.warning(
+                    "marketplace record rejected: provider=%s base_event_id=%s event_id=%s reason=%s",
+                    provider,
+                    item.base_event_id,
+                    item.event_id,
+                    item.reason,
+                )
+            continue
+        key = (item.base_event_id, item.event_id)
+        seen.add(key)
+        if isinstance(item, SessionDigest):
+            counts.unchanged += 1
+            continue
+        assert isinstance(item, SessionPayload)
+        if item.sell_mode == ONLINE and item.base_event_id not in ever_online_bases:
+            ever_online_bases.add(item.base_event_id)
+            newly_online.add(item.base_event_id)
+        previous = stored.get(key)
+        if previous == (item.digest, True):
+            counts.unchanged += 1  # the same session twice in one feed
+            continue
+        if previous is None:
+            counts.inserted += 1
+        else:
+            counts.updated += 1
+        stored[key] = (item.digest, True)
+        row = _row(provider, item, ever_online=item.base_event_id in ever_online_bases, now=now)
+        pending[row["id"]] = row
+        if len(pending) >= WRITE_BATCH:
+            await _write(session, pending)
+    await _write(session, pending)
+
+    left = [key for key, (_digest, present) in stored.items() if present and key not in seen]
+    counts.left_feed = len(left)
+    left_ids = [plan_uuid(provider, base, event) for base, event in left]
+    for start in range(0, len(left_ids), WRITE_BATCH):
+        await session.execute(
+            update(Plan)
+            .where(Plan.id.in_(left_ids[start : start + WRITE_BATCH]))
+            .values(present_in_feed=False, last_changed_at=now)
+        )
+    # ever_online is sticky per base event: sessions of a base event stored while it was
+    # offline become searchable too once it has been online.
+    newly = sorted(newly_online)
+    for start in range(0, len(newly), WRITE_BATCH):
+        await session.execute(
+            update(Plan)
+            .where(
+                Plan.provider == provider,
+                Plan.base_event_id.in_(newly[start : start + WRITE_BATCH]),
+                Plan.ever_online.is_(False),
+            )
+            .values(ever_online=True, last_changed_at=now)
+        )
 
 
 async def sync_marketplace(

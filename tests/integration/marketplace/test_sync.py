@@ -192,13 +192,13 @@ async def test_bad_record_does_not_sink_the_batch(database: Database, fever_dir:
 
 
 async def test_duplicate_zone_ids_are_stored_as_two_zones(database: Database, fever_dir: Path) -> None:
-    """Zones are stored as a list: both zones 186 of 1591 are kept with their prices."""
+    """Zones are stored as a list, as sent: both zones 186 of 1591 are kept with their prices."""
     await sync(database, ScriptedProvider([fever_dir / "response_1.xml"]))
     stored = await plan(database, "1591", "1642")
     assert stored is not None
     assert [(z["zone_id"], z["price"], z["capacity"]) for z in stored.zones] == [
-        ("186", 75.0, 2),
-        ("186", 65.0, 16),
+        ("186", "75.00", "2"),
+        ("186", "65.00", "16"),
     ]
 
 

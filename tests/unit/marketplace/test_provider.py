@@ -27,7 +27,10 @@ def test_event_id_1642_is_three_sessions_under_three_base_events(fever_dir: Path
 def test_duplicate_zone_ids_are_both_kept_and_priced(fever_dir: Path) -> None:
     """1591 has two zones with zone_id 186: both are kept, prices span 65 to 75."""
     session = payloads(fever_dir / "response_1.xml")[("1591", "1642")]
-    assert [zone["zone_id"] for zone in session.zones] == ["186", "186"]
+    assert [(zone["zone_id"], zone["price"]) for zone in session.zones] == [
+        ("186", "75.00"),
+        ("186", "65.00"),
+    ]
     assert (session.min_price, session.max_price) == (65.0, 75.0)
 
 
@@ -49,12 +52,13 @@ def test_values_are_typed_and_organizer_optional(fever_dir: Path) -> None:
     assert camela.sell_mode == "online"
     assert camela.sold_out is False
     assert (camela.min_price, camela.max_price) == (15.0, 30.0)
+    # Zones are kept exactly as the provider sent them.
     assert camela.zones[1] == {
         "zone_id": "38",
         "name": "Grada 2",
-        "capacity": 0,
-        "price": 15.0,
-        "numbered": False,
+        "capacity": "0",
+        "price": "15.00",
+        "numbered": "false",
     }
 
 
@@ -105,7 +109,7 @@ def test_truncated_sample_fails_after_yielding(fever_dir: Path) -> None:
 
 
 def test_bad_price_and_end_before_start_are_rejected() -> None:
-    """A non-numeric price or an end before the start rejects that session only."""
+    """A non-numeric price or an end before the start rejects that session only; no zones = no price."""
     body = b"""<?xml version="1.0"?><eventList><output>
       <base_event base_event_id="1" sell_mode="online" title="A">
         <event event_start_date="2021-01-01T10:00:00" event_end_date="2021-01-01T09:00:00" event_id="1">
@@ -113,9 +117,21 @@ def test_bad_price_and_end_before_start_are_rejected() -> None:
         <event event_start_date="2021-01-01T10:00:00" event_end_date="2021-01-01T11:00:00" event_id="2">
           <zone zone_id="1" capacity="1" price="ten" name="x" numbered="true"/></event>
         <event event_start_date="2021-01-01T10:00:00" event_end_date="2021-01-01T11:00:00" event_id="3"/>
+        <event event_start_date="2021-01-01T10:00:00" event_end_date="2021-01-01T11:00:00" event_id="4">
+          <zone zone_id="1" capacity="1" price="-5" name="x" numbered="true"/></event>
+        <event event_start_date="2021-01-01T10:00:00" event_end_date="2021-01-01T11:00:00" event_id="5">
+          <zone zone_id="1" capacity="1" price="nan" name="x" numbered="true"/></event>
       </base_event></output></eventList>"""
     items = list(iter_feed(io.BytesIO(body)))
-    assert [type(item).__name__ for item in items] == ["RejectedSession", "RejectedSession", "SessionPayload"]
+    kinds = [type(item).__name__ for item in items]
+    assert kinds == [
+        "RejectedSession",
+        "RejectedSession",
+        "SessionPayload",
+        "RejectedSession",
+        "RejectedSession",
+    ]
+    assert "'ten'" in items[1].reason  # type: ignore[union-attr]
     no_zones = items[2]
     assert isinstance(no_zones, SessionPayload)
     assert (no_zones.min_price, no_zones.max_price, no_zones.zones) == (None, None, [])
