@@ -123,6 +123,18 @@ if [[ $MODE == search || $MODE == all ]]; then
         SECTIONS+=("$OUT/search.md")
         STATUS=1
     fi
+    # The same with only one-day ranges: answers of about 1 KB.
+    echo "== search benchmark, one-day queries (raw outputs: ${OUT#"$ROOT"/}/search-day)" >&2
+    rc=0
+    run_driver "$SEARCH_TIME_LIMIT" "$PY" bench/search_bench.py --mix day --out "$OUT/search-day" || rc=$?
+    if [[ $rc -eq 0 && -s $OUT/search-day/search-day.md ]]; then
+        SECTIONS+=("$OUT/search-day/search-day.md")
+    else
+        mkdir -p "$OUT/search-day"
+        echo "### Search (one-day queries): FAILED (exit $rc)" >"$OUT/search-day/search-day.md"
+        SECTIONS+=("$OUT/search-day/search-day.md")
+        STATUS=1
+    fi
 fi
 
 if [[ $MODE == ingest || $MODE == all ]]; then

@@ -36,7 +36,9 @@ BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 CROSSDOCK = ROOT / ".venv" / "bin" / "crossdock"
 MIX_SCRIPT = BENCH_DIR / "search_mix.lua"
+MIX = "all"  # set from --mix; passed to wrk's Lua script as BENCH_MIX
 
+DAY_QUERIES = 12  # the first queries of search_mix.lua are the one-day ranges (BENCH_MIX=day)
 RATIO_TARGET = 0.25
 P99_TARGET_MS = 5.0
 SERVE_READY_TIMEOUT = 180.0
@@ -89,7 +91,14 @@ def run_wrk(url: str, *, seconds: int, connections: int, threads: int, output: P
         str(MIX_SCRIPT),
         url,
     ]
-    completed = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=False)
+    completed = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=False,
+        env={**os.environ, "BENCH_MIX": MIX},
+    )
     if output is not None:
         output.write_text(f"$ {' '.join(argv)}\n{completed.stdout}{completed.stderr}")
     if completed.returncode != 0:
@@ -306,8 +315,8 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"Feed: generated {feed['base_events']} x {feed['sessions_per_event']} x {feed['zones_per_session']}"
         f" (seed 0, static), {report['searchable_plans']:,} searchable plans; fresh SQLite database.",
-        f"Mix: {sizes['count']} queries cycled by `bench/search_mix.lua`; body size average "
-        f"{sizes['mean']:,.0f} B, median {sizes['median']:,.0f} B, "
+        f"Mix `{report['mix']}`: {sizes['count']} queries cycled by `bench/search_mix.lua`; "
+        f"body size average {sizes['mean']:,.0f} B, median {sizes['median']:,.0f} B, "
         f"min {sizes['min']:,} B, max {sizes['max']:,} B.",
         "",
         "| Server | Req/s | MB/s | p50 ms | p90 ms | p99 ms | max ms | non-2xx | socket err | "
@@ -349,6 +358,12 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, required=True, help="Directory for raw outputs and search.md.")
     parser.add_argument(
+        "--mix",
+        choices=["all", "day"],
+        default="all",
+        help="all: the whole query mix of search_mix.lua; day: only its one-day queries (~1 KB answers).",
+    )
+    parser.add_argument(
         "--workers",
         default=os.environ.get("BENCH_WORKERS", "1"),
         help="Worker count of the first row (default: BENCH_WORKERS or 1); a 2-worker row is always added.",
@@ -372,7 +387,9 @@ def main() -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     worker_counts = list(dict.fromkeys([int(args.workers), 2]))
-    paths = read_mix(MIX_SCRIPT)
+    global MIX
+    MIX = args.mix
+    paths = read_mix(MIX_SCRIPT)[: DAY_QUERIES if MIX == "day" else None]
     with tempfile.TemporaryDirectory(prefix="crossdock-bench-search-") as tmp_name:
         tmp = Path(tmp_name)
         try:
@@ -405,6 +422,7 @@ def main() -> int:
             "sessions_per_event": args.sessions_per_event,
             "zones_per_session": args.zones_per_session,
         },
+        "mix": args.mix,
         "connections": args.connections,
         "threads": args.threads,
         "duration": args.duration,
@@ -421,8 +439,9 @@ def main() -> int:
         "nginx": asdict(nginx),
         "services": [asdict(row) for row in services],
     }
-    (out / "search.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / "search.md").write_text(markdown(report))
+    suffix = "" if args.mix == "all" else f"-{args.mix}"
+    (out / f"search{suffix}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / f"search{suffix}.md").write_text(markdown(report))
     return 0
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import gc
 import hashlib
 import logging
 import os
@@ -71,6 +72,10 @@ async def refresh_read_model(state: ServiceState, *, force: bool = False) -> boo
         logger.warning("search read model not refreshed: %s", exc.message)
         return False
     state.holder.swap(index)
+    # The read model is long-lived: move it (and everything else alive) out of the collector's
+    # generations so the collections that request handling triggers stay short.
+    gc.collect()
+    gc.freeze()
     state.read_model_error = None
     logger.info("search read model loaded: version=%d plans=%d", index.version, len(index))
     return True
