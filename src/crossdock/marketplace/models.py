@@ -34,11 +34,13 @@ class Plan(Base):
     sold_out: Mapped[bool | None] = mapped_column(Boolean)
     min_price: Mapped[float | None] = mapped_column(Float)
     max_price: Mapped[float | None] = mapped_column(Float)
-    zones: Mapped[list[dict[str, str]]] = mapped_column(JSON)  # zone attributes exactly as sent
     digest: Mapped[str] = mapped_column(String(40))
     present_in_feed: Mapped[bool] = mapped_column(Boolean)
     first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Last on purpose: SQLite stores a row's columns in order, so the large zone list would
+    # otherwise sit (in overflow pages) in front of the small columns every sync reads.
+    zones: Mapped[list[dict[str, str]]] = mapped_column(JSON)  # zone attributes exactly as sent
 
     __table_args__ = (Index("ix_marketplace_plans_provider_base_event", "provider", "base_event_id"),)
 

@@ -49,3 +49,21 @@ async def test_unreachable_database_is_a_storage_error_without_password() -> Non
         await db.dispose()
     assert "127.0.0.1:1" in caught.value.message
     assert "hunter2" not in caught.value.message
+
+
+async def test_migrations_match_the_models(database: Database) -> None:
+    """The migrated schema is exactly what the models declare (no forgotten migration)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from crossdock.jobs import models as _jobs  # noqa: F401
+    from crossdock.marketplace import models as _marketplace  # noqa: F401
+    from crossdock.observability import models as _observability  # noqa: F401
+    from crossdock.storage import Base
+
+    def diff(sync_connection: object) -> list[object]:
+        context = MigrationContext.configure(sync_connection)  # type: ignore[arg-type]
+        return list(compare_metadata(context, Base.metadata))
+
+    async with database.engine.connect() as connection:
+        assert await connection.run_sync(diff) == []

@@ -34,11 +34,11 @@ def upgrade() -> None:
         sa.Column("sold_out", sa.Boolean(), nullable=True),
         sa.Column("min_price", sa.Float(), nullable=True),
         sa.Column("max_price", sa.Float(), nullable=True),
-        sa.Column("zones", sa.JSON(), nullable=False),
         sa.Column("digest", sa.String(40), nullable=False),
         sa.Column("present_in_feed", sa.Boolean(), nullable=False),
         sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_changed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("zones", sa.JSON(), nullable=False),  # last: see Plan.zones
         sa.PrimaryKeyConstraint("id", name=op.f("pk_marketplace_plans")),
     )
     op.create_index(
