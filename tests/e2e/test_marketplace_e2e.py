@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -257,3 +258,21 @@ def test_every_command_has_help(command: list[str]) -> None:
     result = run_cli(*command, "--help")
     assert result.returncode == 0, result.stderr
     assert "Usage" in result.stdout
+
+
+def test_slow_provider_does_not_slow_search(simulator: Simulator, make_service: Any) -> None:
+    """While a scheduled sync waits on a provider answering after 2 s, /search stays fast and unchanged."""
+    simulator.control(rotate=False)  # always response 1, so the data cannot change during the test
+    service = make_service(simulator.feed_url, CROSSDOCK_MARKETPLACE_SYNC_INTERVAL="0.2")
+    service.wait_for(lambda: len(titles(service)) == 3, what="first sync")
+    before = service.get("/search", **EXAMPLE).content
+    simulator.control(latency_ms=2000)
+    served = simulator.state()["counters"]["requests"]
+    service.wait_for(lambda: simulator.state()["counters"]["requests"] > served, what="a sync in flight")
+    slowest = 0.0
+    for _ in range(20):
+        started = time.monotonic()
+        response = service.get("/search", **EXAMPLE)
+        slowest = max(slowest, time.monotonic() - started)
+        assert response.content == before
+    assert slowest < 0.5
