@@ -276,3 +276,18 @@ def test_slow_provider_does_not_slow_search(simulator: Simulator, make_service: 
         slowest = max(slowest, time.monotonic() - started)
         assert response.content == before
     assert slowest < 0.5
+
+
+def test_two_workers_share_data_metrics_and_one_scheduler(simulator: Simulator, make_service: Any) -> None:
+    """With 2 workers: both serve the synced data, /metrics sums both, only one scheduler syncs."""
+    service = make_service(simulator.feed_url, CROSSDOCK_API_WORKERS="2")
+    service.wait_for(lambda: len(titles(service)) == 3, what="first sync")
+    time.sleep(1.0)  # every worker has polled the database by now (poll interval 0.1 s)
+    answers = {service.get("/search", **EXAMPLE).content for _ in range(40)}
+    assert len(answers) == 1
+    metrics = service.get("/metrics").text
+    line = next(
+        m for m in metrics.splitlines() if m.startswith('crossdock_http_requests_total{route="/search"')
+    )
+    assert float(line.rsplit(" ", 1)[1]) >= 40
+    assert len(runs(service)) == 1  # one scheduler: one boot sync, not one per worker

@@ -143,8 +143,8 @@ def create_app(settings: Settings, *, database: Database | None = None, fast_pat
 
 def app_from_env() -> ASGIApp:
     """Factory used by the server's worker processes: settings and logging from the environment."""
-    # Workers may be forked from the CLI process, whose cached settings predate what `serve` put
-    # in the environment (the simulator's URL): read the environment again.
+    # Settings are read from the environment `serve` prepared (the simulator's URL, ...), never from
+    # a cache that may predate it.
     get_settings.cache_clear()
     settings = get_settings()
     configure_logging(settings.log)

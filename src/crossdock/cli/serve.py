@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import atexit
+import multiprocessing
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -84,13 +86,19 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, with_simula
             os.environ["CROSSDOCK_MARKETPLACE_PROVIDER_URL"] = url
             typer.echo(f"provider:  {url} (local marketplace simulator)")
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="crossdock-metrics-")
+        metrics_dir = tempfile.mkdtemp(prefix="crossdock-metrics-")
+        atexit.register(shutil.rmtree, metrics_dir, ignore_errors=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     typer.echo(f"service:   http://{shown_host}:{port}/search  (docs: http://{shown_host}:{port}/docs)")
     sys.stdout.flush()
 
     from granian.constants import Interfaces
     from granian.server import Server
+
+    # Workers start as fresh interpreters: they read the environment set above (simulator URL,
+    # metrics directory) instead of inheriting this process's already-imported modules.
+    multiprocessing.set_start_method("spawn", force=True)
 
     server = Server(
         "crossdock.api.app:app_from_env",
