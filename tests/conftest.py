@@ -61,6 +61,7 @@ def database_params() -> list[object]:
     return [
         pytest.param("sqlite", id="sqlite"),
         pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+        pytest.param("postgres-psycopg", id="postgres-psycopg", marks=pytest.mark.postgres),
     ]
 
 
@@ -72,6 +73,8 @@ async def _fresh_database(kind: str, tmp_path: Path) -> Database:
         if url_or_none is None:
             pytest.skip(f"{POSTGRES_URL_VARIABLE} is not set")
         url = url_or_none
+        if kind == "postgres-psycopg":
+            url = "postgresql+psycopg://" + url.split("://", 1)[1]
         await reset_postgres(url)
     await upgrade_async(url)
     return create_database(DatabaseSettings(url=url))
