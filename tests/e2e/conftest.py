@@ -7,7 +7,6 @@ own temporary directory and database, and is always stopped at the end of the te
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,14 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.processes import free_port, stop, wait_until_answering
+
 START_TIMEOUT = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def clean_env(**overrides: str) -> dict[str, str]:
@@ -36,29 +30,7 @@ def clean_env(**overrides: str) -> dict[str, str]:
 
 
 def wait_until_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(
-                f"process exited with {process.returncode} before answering {url}:\n{log.read_text()}"
-            )
-        try:
-            if httpx.get(url, timeout=1.0).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"{url} did not answer within {START_TIMEOUT}s:\n{log.read_text()}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+    wait_until_answering(url, process, timeout=START_TIMEOUT, details=log.read_text)
 
 
 @dataclass
