@@ -12,6 +12,7 @@ from crossdock.cli.common import load_settings, run_with_database
 from crossdock.cli.errors import cli_errors
 from crossdock.cli.progress import CliProgress
 from crossdock.jobs.context import JobContext
+from crossdock.jobs.models import JobRun
 from crossdock.jobs.registry import JOBS, get_job
 from crossdock.jobs.runner import last_runs, run_job
 from crossdock.marketplace.cli import app as marketplace_app
@@ -52,10 +53,10 @@ def root(
 
 @app.command()
 def serve(
-    host: str = typer.Option(None, help="Interface to bind [default: CROSSDOCK_API_HOST or 127.0.0.1]."),
-    port: int = typer.Option(None, min=1, max=65535, help="Port [default: CROSSDOCK_API_PORT or 8000]."),
+    host: str = typer.Option(None, help="Interface to bind (default: CROSSDOCK_API_HOST, else 127.0.0.1)."),
+    port: int = typer.Option(None, min=1, max=65535, help="Port (default: CROSSDOCK_API_PORT, else 8000)."),
     workers: int = typer.Option(
-        None, min=1, max=64, help="Worker processes [default: CROSSDOCK_API_WORKERS or 1]."
+        None, min=1, max=64, help="Worker processes (default: CROSSDOCK_API_WORKERS, else 1)."
     ),
     with_simulator: bool = typer.Option(
         False,
@@ -101,8 +102,8 @@ def jobs_list() -> None:
     with cli_errors():
         settings = load_settings()
 
-        async def work(db: Database) -> dict[str, object]:
-            return dict(await last_runs(db, [spec.name for spec in JOBS]))
+        async def work(db: Database) -> dict[str, JobRun]:
+            return await last_runs(db, [spec.name for spec in JOBS])
 
         latest = run_with_database(settings, work, migrate=True)
     table = Table(title="Jobs")
@@ -114,8 +115,8 @@ def jobs_list() -> None:
         table.add_row(
             spec.name,
             f"{interval:g}s" if interval is not None else "not scheduled",
-            run.started_at.strftime("%Y-%m-%d %H:%M:%S") if run is not None else "never",  # type: ignore[attr-defined]
-            run.outcome if run is not None else "",  # type: ignore[attr-defined]
+            run.started_at.strftime("%Y-%m-%d %H:%M:%S") if run is not None else "never",
+            run.outcome if run is not None else "",
             spec.description,
         )
     console.print(table)

@@ -25,6 +25,7 @@ from crossdock.jobs.context import JobContext
 from crossdock.jobs.models import JobRun
 from crossdock.jobs.registry import JobSpec
 from crossdock.observability.metrics import JOB_RUNS
+from crossdock.storage import Database
 
 logger = logging.getLogger(__name__)
 
@@ -163,10 +164,10 @@ class InProcessScheduler:
         self._tasks.clear()
 
 
-async def last_runs(ctx_db: Any, names: Sequence[str]) -> dict[str, JobRun]:
+async def last_runs(db: Database, names: Sequence[str]) -> dict[str, JobRun]:
     """The latest recorded run of each named job."""
     result: dict[str, JobRun] = {}
-    async with ctx_db.reader() as session:
+    async with db.reader() as session:
         for name in names:
             run = (
                 await session.execute(
