@@ -24,7 +24,14 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
 FEVER = SHARED_FIXTURES / "fever"
 POSTGRES_URL_VARIABLE = "CROSSDOCK_TEST_POSTGRES_URL"
-OUR_TABLES = ("marketplace_plans", "marketplace_sync_runs", "job_runs", "upstream_states", "alembic_version")
+OUR_TABLES = (
+    "marketplace_plans",
+    "marketplace_sync_runs",
+    "job_runs",
+    "upstream_states",
+    "site_outage_runs",
+    "alembic_version",
+)
 
 
 @pytest.fixture(scope="session")

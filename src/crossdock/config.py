@@ -12,13 +12,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AnyHttpUrl, Field, field_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from crossdock.errors import ConfigurationError
 
 DEFAULT_SQLITE_PATH = Path("var") / "crossdock.db"
 REAL_MARKETPLACE_PROVIDER_URL = "https://provider.code-challenge.feverup.com/api/events"
+REAL_KRAKENFLEX_BASE_URL = "https://api.krakenflex.systems/interview-tests-mock-api/v1"
 
 PositiveSeconds = Annotated[float, Field(gt=0)]
 
@@ -160,6 +161,31 @@ class MarketplaceSettings(_Group):
     )
 
 
+class KrakenflexSettings(_Group):
+    """The site-outages capability and its energy platform API (``CROSSDOCK_KRAKENFLEX_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="CROSSDOCK_KRAKENFLEX_", extra="ignore", frozen=True)
+
+    base_url: AnyHttpUrl = Field(
+        default=AnyHttpUrl(REAL_KRAKENFLEX_BASE_URL), description="Base URL of the platform's outages API."
+    )
+    api_key: SecretStr | None = Field(
+        default=None, description="The platform's x-api-key. No default: required before any request."
+    )
+    sites: str = Field(
+        default="", description="Comma-separated site ids processed on a schedule; empty = no schedule."
+    )
+    since: str = Field(
+        default="2022-01-01T00:00:00.000Z",
+        description="Default cut-off: outages that began before are dropped.",
+    )
+    interval: PositiveSeconds = Field(default=3600.0, description="Seconds between scheduled runs per site.")
+
+    @property
+    def site_ids(self) -> list[str]:
+        return [site.strip() for site in self.sites.split(",") if site.strip()]
+
+
 class Settings(BaseSettings):
     """All of Crossdock's settings; build once per process with :func:`get_settings`."""
 
@@ -171,6 +197,7 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     marketplace: MarketplaceSettings = Field(default_factory=MarketplaceSettings)
+    krakenflex: KrakenflexSettings = Field(default_factory=KrakenflexSettings)
 
 
 @lru_cache(maxsize=1)
@@ -182,7 +209,15 @@ def get_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         first = exc.errors()[0]
-        groups = (Settings, DatabaseSettings, LogSettings, HttpSettings, ApiSettings, MarketplaceSettings)
+        groups = (
+            Settings,
+            DatabaseSettings,
+            LogSettings,
+            HttpSettings,
+            ApiSettings,
+            MarketplaceSettings,
+            KrakenflexSettings,
+        )
         prefix = next((g.model_config.get("env_prefix", "") for g in groups if g.__name__ == exc.title), "")
         field = str(first["loc"][0]).upper() if first["loc"] else ""
         raise ConfigurationError(f"invalid setting {prefix}{field}: {first['msg']}") from exc

@@ -17,6 +17,7 @@ from crossdock.jobs.registry import JOBS, get_job
 from crossdock.jobs.runner import last_runs, run_job
 from crossdock.marketplace.cli import app as marketplace_app
 from crossdock.simulators.cli import app as simulate_app
+from crossdock.site_outages.cli import app as site_outages_app
 from crossdock.storage import Database
 from crossdock.storage.database import describe_url
 from crossdock.storage.migrate import upgrade
@@ -32,6 +33,7 @@ jobs_app = typer.Typer(help="Scheduled jobs: list them, run one now.", no_args_i
 app.add_typer(db_app, name="db")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(marketplace_app, name="marketplace")
+app.add_typer(site_outages_app, name="site-outages")
 app.add_typer(simulate_app, name="simulate")
 console = Console()
 

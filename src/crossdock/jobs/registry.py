@@ -15,6 +15,7 @@ from typing import Any
 from crossdock.config import Settings
 from crossdock.jobs.context import JobContext
 from crossdock.marketplace import jobs as marketplace_jobs
+from crossdock.site_outages import jobs as site_outages_jobs
 
 JobFunction = Callable[[JobContext], Awaitable[Mapping[str, Any]]]
 
@@ -38,6 +39,12 @@ JOBS: tuple[JobSpec, ...] = (
         function=marketplace_jobs.sync_feed,
         interval=lambda s: s.marketplace.sync_interval if s.marketplace.sync_enabled else None,
         description="Fetch the marketplace provider's feed and store every plan (CROSSDOCK_MARKETPLACE_*).",
+    ),
+    JobSpec(
+        name="site_outages.process",
+        function=site_outages_jobs.process_configured_sites,
+        interval=lambda s: s.krakenflex.interval if s.krakenflex.site_ids else None,
+        description="Post each configured site's outages to the platform (CROSSDOCK_KRAKENFLEX_SITES).",
     ),
 )
 

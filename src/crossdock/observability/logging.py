@@ -59,7 +59,7 @@ def configure_logging(settings: LogSettings, *, stream: Any = None) -> None:
     root.addHandler(handler)
     root.setLevel(settings.level)
     # Library chatter that would drown the service's own lines at INFO.
-    for noisy in ("httpx", "httpcore", "alembic.runtime.migration", "aiosqlite", "asyncio"):
+    for noisy in ("httpx", "httpcore", "alembic", "aiosqlite", "asyncio"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 

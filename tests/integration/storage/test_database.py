@@ -24,7 +24,13 @@ async def test_migrations_create_every_table_and_are_repeatable(database: Databa
     await upgrade_async(database.url)
     async with database.engine.connect() as connection:
         tables = set(await connection.run_sync(lambda sync: inspect(sync).get_table_names()))
-    assert {"marketplace_plans", "marketplace_sync_runs", "job_runs", "upstream_states"} <= tables
+    assert {
+        "marketplace_plans",
+        "marketplace_sync_runs",
+        "job_runs",
+        "upstream_states",
+        "site_outage_runs",
+    } <= tables
 
 
 async def test_sqlite_directory_is_created(tmp_path: Path) -> None:
@@ -59,6 +65,7 @@ async def test_migrations_match_the_models(database: Database) -> None:
     from crossdock.jobs import models as _jobs  # noqa: F401
     from crossdock.marketplace import models as _marketplace  # noqa: F401
     from crossdock.observability import models as _observability  # noqa: F401
+    from crossdock.site_outages import models as _site_outages  # noqa: F401
     from crossdock.storage import Base
 
     def diff(sync_connection: object) -> list[object]:

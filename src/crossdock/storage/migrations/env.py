@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from crossdock.jobs import models as _job_models  # noqa: F401  (registers tables)
 from crossdock.marketplace import models as _marketplace_models  # noqa: F401
 from crossdock.observability import models as _observability_models  # noqa: F401
+from crossdock.site_outages import models as _site_outages_models  # noqa: F401
 from crossdock.storage.metadata import Base
 
 config = context.config

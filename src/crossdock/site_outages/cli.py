@@ -1,0 +1,190 @@
+"""``crossdock site-outages ...`` and the ``process_outages`` compatibility script (thin)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from crossdock.cli.common import load_settings, run_with_database
+from crossdock.cli.errors import cli_errors
+from crossdock.errors import CrossdockError, UpstreamError
+from crossdock.site_outages import service
+from crossdock.storage import Database
+
+app = typer.Typer(
+    help="Site outages: report a site's device outages to the energy platform.", no_args_is_help=True
+)
+console = Console()
+
+
+def _process(
+    site_id: str,
+    *,
+    since: str | None,
+    dry_run: bool,
+    output: Path | None,
+    skip_empty: bool,
+    as_json: bool,
+    api_key: str | None,
+) -> None:
+    with cli_errors():
+        settings = load_settings()
+        cutoff = since or settings.krakenflex.since
+        service.parse_since(cutoff)  # bad usage fails before any request
+
+        async def work(db: Database) -> service.SiteOutagesResult:
+            async with service.build_client(settings.krakenflex, settings.http, api_key=api_key) as client:
+                try:
+                    return await service.process_site_outages(
+                        client=client,
+                        site_id=site_id,
+                        since=cutoff,
+                        dry_run=dry_run,
+                        skip_empty=skip_empty,
+                        db=db,
+                    )
+                except UpstreamError as exc:
+                    upstream_says = (
+                        f' (upstream said: "{exc.upstream_message}")' if exc.upstream_message else ""
+                    )
+                    exc.message = f"site {site_id}: {exc.message}{upstream_says}"
+                    raise
+                except CrossdockError as exc:
+                    exc.message = f"site {site_id}: {exc.message}"
+                    raise
+
+        result = run_with_database(settings, work, migrate=True)
+    payload = orjson.dumps(result.payload, option=orjson.OPT_INDENT_2)
+    if output is not None:
+        output.write_bytes(payload + b"\n")
+    if as_json:
+        typer.echo(
+            orjson.dumps(
+                result.as_dict(with_payload=dry_run and output is None), option=orjson.OPT_INDENT_2
+            ).decode()
+        )
+        return
+    if dry_run and output is None:
+        typer.echo(payload.decode())
+    table = Table(title=f"Site outages: {site_id} ({result.outcome})", show_header=False)
+    for label, value in (
+        ("outages fetched", result.fetched),
+        ("kept", result.kept),
+        ("dropped: began before " + result.since, result.dropped_before_cutoff),
+        ("dropped: unknown device", result.dropped_unknown_device),
+        ("posted", result.posted),
+        ("attempts (retries)", f"{result.attempts} ({result.retries})"),
+    ):
+        table.add_row(label, str(value))
+    console.print(table)
+
+
+SINCE_HELP = (
+    "Cut-off (RFC 3339 with offset); outages that began before are dropped [env CROSSDOCK_KRAKENFLEX_SINCE]."
+)
+
+
+@app.command("process")
+def process(
+    site_id: str = typer.Argument(..., help="The site's id, e.g. norwich-pear-tree."),
+    since: str = typer.Option(None, help=SINCE_HELP.replace("[", "(").replace("]", ")")),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Compute and print (or write) the payload; post nothing."
+    ),
+    output: Path = typer.Option(None, help="Also write the payload to this file."),
+    skip_empty: bool = typer.Option(False, "--skip-empty", help="Post nothing when no outage is kept."),
+    as_json: bool = typer.Option(False, "--json", help="Print a machine-readable summary."),
+    api_key: str = typer.Option(
+        None, "--api-key", help="The platform's key (default: CROSSDOCK_KRAKENFLEX_API_KEY)."
+    ),
+) -> None:
+    """Fetch outages and site info, keep the site's outages since the cut-off, post them back."""
+    _process(
+        site_id,
+        since=since,
+        dry_run=dry_run,
+        output=output,
+        skip_empty=skip_empty,
+        as_json=as_json,
+        api_key=api_key,
+    )
+
+
+@app.command("runs")
+def runs(
+    limit: int = typer.Option(20, min=1, max=500, help="How many runs, newest first."),
+    as_json: bool = typer.Option(False, "--json", help="Print the runs as JSON."),
+) -> None:
+    """List recorded site-outages runs."""
+    with cli_errors():
+        settings = load_settings()
+
+        async def work(db: Database) -> list[dict[str, object]]:
+            return [
+                {
+                    column: getattr(run, column)
+                    for column in (
+                        "id",
+                        "site_id",
+                        "started_at",
+                        "outcome",
+                        "fetched",
+                        "kept",
+                        "posted",
+                        "attempts",
+                        "payload_sha256",
+                        "error",
+                    )
+                }
+                for run in await service.list_runs(db=db, limit=limit)
+            ]
+
+        rows = run_with_database(settings, work, migrate=True)
+    if as_json:
+        typer.echo(orjson.dumps(rows, option=orjson.OPT_INDENT_2, default=str).decode())
+        return
+    table = Table(title="Site-outages runs")
+    for column in ("id", "site", "started", "outcome", "fetched", "kept", "posted", "attempts", "error"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            *(
+                str(row[k] or "")
+                for k in (
+                    "id",
+                    "site_id",
+                    "started_at",
+                    "outcome",
+                    "fetched",
+                    "kept",
+                    "posted",
+                    "attempts",
+                    "error",
+                )
+            )
+        )
+    console.print(table)
+
+
+compat = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+
+@compat.command()
+def process_outages(
+    site_name: str = typer.Option("norwich-pear-tree", "--site-name", help="The site's id."),
+    since: str = typer.Option(None, help=SINCE_HELP.replace("[", "(").replace("]", ")")),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Compute and print the payload; post nothing."),
+    as_json: bool = typer.Option(False, "--json", help="Print a machine-readable summary."),
+) -> None:
+    """Compatibility entry point: the same as `crossdock site-outages process SITE_ID`."""
+    _process(
+        site_name, since=since, dry_run=dry_run, output=None, skip_empty=False, as_json=as_json, api_key=None
+    )
+
+
+def run_compat() -> None:
+    compat()
