@@ -8,10 +8,18 @@ import typer
 
 from crossdock.errors import ConfigurationError, InvalidInputError
 from crossdock.simulators.feeds import FeedVariant
+from crossdock.simulators.krakenflex import (
+    API_KEY_ENV_VAR,
+    API_KEY_HEADER,
+    BASE_PATH,
+    KrakenflexSimulatorOptions,
+    generate_api_key,
+)
 from crossdock.simulators.marketplace import EVENTS_PATH, MarketplaceSimulatorOptions, Scenario
-from crossdock.simulators.server import serve_simulator
+from crossdock.simulators.server import ensure_bindable, serve_simulator
 
 MARKETPLACE_APP_FACTORY: Final = "crossdock.simulators.marketplace:app_from_env"
+KRAKENFLEX_APP_FACTORY: Final = "crossdock.simulators.krakenflex:app_from_env"
 USAGE_ERROR_EXIT_CODE: Final = 2
 
 app = typer.Typer(
@@ -23,7 +31,7 @@ app = typer.Typer(
 @app.callback()
 def simulate() -> None:
     """Run fake upstream APIs with fault injection (for demos, tests and benchmarks)."""
-    # A callback keeps `marketplace` a sub-command even while it is the only simulator.
+    # A callback keeps each simulator a sub-command (`crossdock simulate marketplace|krakenflex`).
 
 
 def _usage_error(message: str) -> NoReturn:
@@ -110,6 +118,53 @@ def marketplace(
         _usage_error(exc.message)
     try:
         serve_simulator(MARKETPLACE_APP_FACTORY, options, host, port, path=EVENTS_PATH)
+    except ConfigurationError as exc:
+        typer.echo(f"Error: {exc.message}", err=True)
+        raise typer.Exit(code=1) from None
+
+
+@app.command()
+def krakenflex(
+    host: Annotated[
+        str, typer.Option(help="Interface to bind (keep 127.0.0.1 unless you mean it).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port to listen on (1-65535).")] = 8082,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar=API_KEY_ENV_VAR,
+            show_default=False,
+            help="The only x-api-key accepted. Without it (and without the env var) a random key "
+            "is generated and printed once.",
+        ),
+    ] = None,
+    error_rate: Annotated[float, typer.Option(help="Share of API requests answered 500 (0-1).")] = 0.0,
+    latency_ms: Annotated[int, typer.Option(help="Milliseconds added before every API answer.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the noise outages and of the fault rolls.")] = 0,
+) -> None:
+    """Fake the KrakenFlex outages API (GET /outages, GET /site-info, POST /site-outages)."""
+    _check_cli_values(port=port, rates={"--error-rate": error_rate}, sizes={}, latency_ms=latency_ms)
+    generated = api_key is None
+    try:
+        options = KrakenflexSimulatorOptions(
+            api_key=generate_api_key() if api_key is None else api_key,
+            seed=seed,
+            error_rate=error_rate,
+            latency_ms=latency_ms,
+        )
+    except InvalidInputError as exc:
+        _usage_error(exc.message)
+    try:
+        # Checked before the key line, so a taken port fails without printing a key nobody can use.
+        ensure_bindable(host, port)
+        if generated:
+            typer.echo(f"krakenflex simulator {API_KEY_HEADER}: {options.api_key} (generated)")
+        else:
+            # A key the caller chose is a secret they already hold: never echo it.
+            typer.echo(f"krakenflex simulator {API_KEY_HEADER}: given by --api-key or {API_KEY_ENV_VAR}")
+        serve_simulator(
+            KRAKENFLEX_APP_FACTORY, options, host, port, name="krakenflex simulator", path=BASE_PATH
+        )
     except ConfigurationError as exc:
         typer.echo(f"Error: {exc.message}", err=True)
         raise typer.Exit(code=1) from None

@@ -112,3 +112,14 @@ def test_registry_schedules_marketplace_sync_from_settings() -> None:
     (spec,) = [s for s in JOBS if s.name == "marketplace.sync"]
     assert spec.interval_for(Settings(marketplace=MarketplaceSettings(sync_interval=15))) == 15
     assert spec.interval_for(Settings(marketplace=MarketplaceSettings(sync_enabled=False))) is None
+
+
+def test_site_outages_job_is_scheduled_only_for_configured_sites() -> None:
+    """site_outages.process runs every CROSSDOCK_KRAKENFLEX_INTERVAL s when sites are set, never otherwise."""
+    from crossdock.config import KrakenflexSettings
+
+    (spec,) = [s for s in JOBS if s.name == "site_outages.process"]
+    assert spec.interval_for(Settings()) is None
+    configured = Settings(krakenflex=KrakenflexSettings(sites="norwich-pear-tree, kingfisher", interval=600))
+    assert spec.interval_for(configured) == 600
+    assert configured.krakenflex.site_ids == ["norwich-pear-tree", "kingfisher"]
