@@ -48,9 +48,8 @@ def _process(
                         db=db,
                     )
                 except UpstreamError as exc:
-                    upstream_says = (
-                        f' (upstream said: "{exc.upstream_message}")' if exc.upstream_message else ""
-                    )
+                    said = exc.upstream_message
+                    upstream_says = f' (upstream said: "{said}")' if said and said not in exc.message else ""
                     exc.message = f"site {site_id}: {exc.message}{upstream_says}"
                     raise
                 except CrossdockError as exc:
