@@ -41,6 +41,11 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from crossdock.errors import InvalidInputError
+from crossdock.simulators.control import (
+    apply_control_changes,
+    check_rate,
+    check_whole,
+)
 from crossdock.simulators.server import read_options_json
 
 BASE_PATH: Final = "/interview-tests-mock-api/v1"
@@ -103,18 +108,6 @@ def generate_api_key() -> str:
     return secrets.token_urlsafe(32)
 
 
-def _check_rate(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
-        raise InvalidInputError(f"{name} must be a number between 0 and 1 (got {value!r})")
-    return float(value)
-
-
-def _check_latency(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidInputError(f"{name} must be a whole number >= 0 (got {value!r})")
-    return value
-
-
 def _check_api_key(value: object) -> str:
     # Never echo the value: it is a secret, even a wrong one.
     if not isinstance(value, str) or not value:
@@ -141,8 +134,8 @@ class KrakenflexSimulatorOptions:
         _check_api_key(self.api_key)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise InvalidInputError(f"seed must be a whole number (got {self.seed!r})")
-        _check_rate("error_rate", self.error_rate)
-        _check_latency("latency_ms", self.latency_ms)
+        check_rate("error_rate", self.error_rate)
+        check_whole("latency_ms", self.latency_ms)
 
     def to_json(self) -> str:
         """Serialize for the server's worker process (see :func:`app_from_env`); holds the key."""
@@ -175,8 +168,8 @@ class _LiveSettings:
 
 
 _CONTROL_CHECKS: Final[Mapping[str, Callable[[str, object], object]]] = {
-    "error_rate": _check_rate,
-    "latency_ms": _check_latency,
+    "error_rate": check_rate,
+    "latency_ms": check_whole,
 }
 
 
@@ -326,24 +319,8 @@ class KrakenflexSimulator:
 
     async def put_control(self, request: Request) -> Response:
         """``PUT /_control``: change ``error_rate`` and/or ``latency_ms``; all or nothing."""
-        try:
-            changes = await request.json()
-        except ValueError:
-            return _control_error("the body must be a JSON object")
-        if not isinstance(changes, dict):
-            return _control_error("the body must be a JSON object")
-        unknown = sorted(set(changes) - set(_CONTROL_CHECKS))
-        if unknown:
-            return _control_error(
-                f"unknown settings: {', '.join(unknown)} (known: {', '.join(sorted(_CONTROL_CHECKS))})"
-            )
-        try:
-            checked = {name: _CONTROL_CHECKS[name](name, value) for name, value in changes.items()}
-        except InvalidInputError as exc:
-            return _control_error(exc.message)
-        for name, value in checked.items():
-            setattr(self.live, name, value)
-        return JSONResponse(self.state())
+        failure = await apply_control_changes(request, _CONTROL_CHECKS, self.live)
+        return failure or JSONResponse(self.state())
 
     async def get_posts(self, request: Request) -> Response:
         """``GET /_control/posts``: every POST received, oldest first, with the status it got."""
@@ -363,10 +340,6 @@ def _json_error(status: int, body: bytes, extra_headers: Mapping[str, str] | Non
     return Response(
         body, status_code=status, media_type=_JSON, headers={**_COMMON_HEADERS, **(extra_headers or {})}
     )
-
-
-def _control_error(message: str) -> Response:
-    return JSONResponse({"error": message}, status_code=400)
 
 
 def create_app(options: KrakenflexSimulatorOptions) -> ASGIApp:

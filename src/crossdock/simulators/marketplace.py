@@ -41,6 +41,13 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive
 
 from crossdock.errors import InvalidInputError
+from crossdock.simulators.control import (
+    apply_control_changes,
+    check_flag,
+    check_rate,
+    check_whole,
+    control_error,
+)
 from crossdock.simulators.feeds import FeedSpec, FeedVariant
 from crossdock.simulators.server import read_options_json
 
@@ -71,30 +78,6 @@ _KEPT_GENERATIONS: Final = 2  # a 100 MB feed per generation: keep the current o
 def load_sample(name: str) -> bytes:
     """Return the bytes of a packaged provider sample (one of :data:`SAMPLE_FILES` or the planlist one)."""
     return (resources.files("crossdock.simulators") / "data" / "fever" / name).read_bytes()
-
-
-def _check_rate(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
-        raise InvalidInputError(f"{name} must be a number between 0 and 1 (got {value!r})")
-    return float(value)
-
-
-def _check_whole(name: str, value: object, *, low: int = 0, high: int | None = None) -> int:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or value < low
-        or (high is not None and value > high)
-    ):
-        bounds = f"between {low} and {high}" if high is not None else f">= {low}"
-        raise InvalidInputError(f"{name} must be a whole number {bounds} (got {value!r})")
-    return value
-
-
-def _check_flag(name: str, value: object) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidInputError(f"{name} must be true or false (got {value!r})")
-    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,10 +112,10 @@ class MarketplaceSimulatorOptions:
     def __post_init__(self) -> None:
         if self.scenario not in get_args(Scenario):
             raise InvalidInputError(f"scenario must be one of {', '.join(get_args(Scenario))}")
-        _check_flag("rotate", self.rotate)
+        check_flag("rotate", self.rotate)
         for name in ("error_rate", "timeout_rate", "truncate_rate"):
-            _check_rate(name, getattr(self, name))
-        _check_whole("latency_ms", self.latency_ms)
+            check_rate(name, getattr(self, name))
+        check_whole("latency_ms", self.latency_ms)
         if isinstance(self.hang_seconds, bool) or not isinstance(self.hang_seconds, int | float):
             raise InvalidInputError(f"hang_seconds must be a number (got {self.hang_seconds!r})")
         if not 0 <= self.hang_seconds <= 3600:
@@ -201,14 +184,14 @@ class _LiveSettings:
 
 
 _CONTROL_CHECKS: Final[Mapping[str, Callable[[str, object], object]]] = {
-    "error_rate": _check_rate,
-    "timeout_rate": _check_rate,
-    "truncate_rate": _check_rate,
-    "latency_ms": _check_whole,
-    "down": _check_flag,
-    "rotate": _check_flag,
-    "step": lambda name, value: _check_whole(name, value, high=len(SAMPLE_FILES) - 1),
-    "generation": _check_whole,
+    "error_rate": check_rate,
+    "timeout_rate": check_rate,
+    "truncate_rate": check_rate,
+    "latency_ms": check_whole,
+    "down": check_flag,
+    "rotate": check_flag,
+    "step": lambda name, value: check_whole(name, value, high=len(SAMPLE_FILES) - 1),
+    "generation": check_whole,
 }
 
 
@@ -349,30 +332,14 @@ class MarketplaceSimulator:
 
     async def put_control(self, request: Request) -> Response:
         """``PUT /_control``: change any subset of the live settings; all or nothing."""
-        try:
-            changes = await request.json()
-        except ValueError:
-            return _control_error("the body must be a JSON object")
-        if not isinstance(changes, dict):
-            return _control_error("the body must be a JSON object")
-        unknown = sorted(set(changes) - set(_CONTROL_CHECKS))
-        if unknown:
-            return _control_error(
-                f"unknown settings: {', '.join(unknown)} (known: {', '.join(sorted(_CONTROL_CHECKS))})"
-            )
-        try:
-            checked = {name: _CONTROL_CHECKS[name](name, value) for name, value in changes.items()}
-        except InvalidInputError as exc:
-            return _control_error(exc.message)
-        for name, value in checked.items():
-            setattr(self.live, name, value)
-        return JSONResponse(self.state())
+        failure = await apply_control_changes(request, _CONTROL_CHECKS, self.live)
+        return failure or JSONResponse(self.state())
 
     async def put_feed(self, request: Request) -> Response:
         """``PUT /_control/feed``: serve exactly this body (faults still apply) until it is deleted."""
         body = await request.body()
         if not body:
-            return _control_error("the body must be the XML to serve")
+            return control_error("the body must be the XML to serve")
         self.feed_override = body
         return JSONResponse(self.state())
 
@@ -406,10 +373,6 @@ def _error_response(status: int) -> Response:
     page = f"<html><head><title>{title}</title></head><body><h1>{title}</h1></body></html>\n"
     headers = {"retry-after": "1"} if status == 503 else None
     return Response(page, status_code=status, media_type="text/html", headers=headers)
-
-
-def _control_error(message: str) -> Response:
-    return JSONResponse({"error": message}, status_code=400)
 
 
 def create_app(options: MarketplaceSimulatorOptions | None = None) -> ASGIApp:
