@@ -213,9 +213,12 @@ def test_scheduler_syncs_on_its_interval(simulator: Simulator, make_service: Any
     listed = service.cli("marketplace", "runs", "--json")
     assert listed.returncode == 0
     assert len(orjson.loads(listed.stdout)) >= 3
-    jobs = service.cli("jobs", "list")
+    jobs = service.cli("jobs", "list", "--json")
     assert jobs.returncode == 0
-    assert "marketplace.sync" in jobs.stdout
+    (sync_job,) = [job for job in orjson.loads(jobs.stdout) if job["name"] == "marketplace.sync"]
+    assert sync_job["interval_seconds"] == 0.3
+    assert sync_job["last_outcome"] in ("success", "running")
+    assert "marketplace.sync" in service.cli("jobs", "list").stdout  # the table never wraps job names
 
 
 def test_health_and_metrics_over_http(simulator: Simulator, make_service: Any) -> None:

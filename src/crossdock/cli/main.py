@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -99,7 +100,9 @@ def db_upgrade() -> None:
 
 
 @jobs_app.command("list")
-def jobs_list() -> None:
+def jobs_list(
+    as_json: bool = typer.Option(False, "--json", help="Print the jobs as JSON."),
+) -> None:
     """List registered jobs, their schedule and their last recorded run."""
     with cli_errors():
         settings = load_settings()
@@ -108,18 +111,33 @@ def jobs_list() -> None:
             return await last_runs(db, [spec.name for spec in JOBS])
 
         latest = run_with_database(settings, work, migrate=True)
-    table = Table(title="Jobs")
-    for column in ("name", "every", "last run", "outcome", "description"):
-        table.add_column(column)
+    rows = []
     for spec in JOBS:
-        interval = spec.interval_for(settings)
         run = latest.get(spec.name)
+        rows.append(
+            {
+                "name": spec.name,
+                "interval_seconds": spec.interval_for(settings),
+                "last_started_at": run.started_at.isoformat() if run is not None else None,
+                "last_outcome": run.outcome if run is not None else None,
+                "description": spec.description,
+            }
+        )
+    if as_json:
+        typer.echo(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
+        return
+    table = Table(title="Jobs")
+    table.add_column("name", no_wrap=True)
+    for column in ("every", "last run", "outcome", "description"):
+        table.add_column(column)
+    for row in rows:
+        interval = row["interval_seconds"]
         table.add_row(
-            spec.name,
-            f"{interval:g}s" if interval is not None else "not scheduled",
-            run.started_at.strftime("%Y-%m-%d %H:%M:%S") if run is not None else "never",
-            run.outcome if run is not None else "",
-            spec.description,
+            str(row["name"]),
+            f"{interval:g}s" if isinstance(interval, float) else "not scheduled",
+            str(row["last_started_at"] or "never")[:19],
+            str(row["last_outcome"] or ""),
+            str(row["description"]),
         )
     console.print(table)
 
