@@ -15,17 +15,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from crossdock.config import Settings
 from crossdock.errors import CrossdockError
-from crossdock.httpclient import ClientHooks, CompositeHooks, ResilientClient, default_registry
-from crossdock.observability.hooks import LoggingHooks
-from crossdock.observability.metrics import MetricsHooks
+from crossdock.httpclient import ClientHooks, ResilientClient, default_registry
+from crossdock.observability.hooks import default_client_hooks
 from crossdock.observability.models import UpstreamState
 from crossdock.storage import Database
 
 logger = logging.getLogger(__name__)
-
-
-def default_client_hooks() -> ClientHooks:
-    return CompositeHooks(LoggingHooks(), MetricsHooks())
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from crossdock.httpclient import ClientHooks
+from crossdock.httpclient import ClientHooks, CompositeHooks
 
 logger = logging.getLogger("crossdock.upstream")
 
@@ -38,3 +38,10 @@ class LoggingHooks(ClientHooks):
     def on_breaker_transition(self, upstream: str, old_state: str, new_state: str) -> None:
         level = logging.INFO if new_state == "closed" else logging.WARNING
         logger.log(level, "circuit breaker: upstream=%s %s -> %s", upstream, old_state, new_state)
+
+
+def default_client_hooks() -> ClientHooks:
+    """What every production client reports to: log lines and Prometheus metrics."""
+    from crossdock.observability.metrics import MetricsHooks
+
+    return CompositeHooks(LoggingHooks(), MetricsHooks())

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from crossdock.config import HttpSettings, KrakenflexSettings
 from crossdock.errors import ConfigurationError, CrossdockError, InvalidInputError
 from crossdock.httpclient import ResilientClient
+from crossdock.observability.hooks import default_client_hooks
 from crossdock.site_outages import provider
 from crossdock.site_outages.models import SiteOutageRun
 from crossdock.site_outages.provider import EnhancedOutagePayload, OutagePayload, SiteInfoPayload
@@ -109,7 +110,11 @@ def build_client(
         )
     base = str(settings.base_url).rstrip("/") + "/"
     return ResilientClient.from_settings(
-        provider.UPSTREAM, http, base_url=base, secret_headers={"x-api-key": key}
+        provider.UPSTREAM,
+        http,
+        base_url=base,
+        secret_headers={"x-api-key": key},
+        hooks=default_client_hooks(),
     )
 
 
