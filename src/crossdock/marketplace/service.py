@@ -253,6 +253,8 @@ async def _apply_in_transaction(
             await asyncio.sleep(0)
         if isinstance(item, RejectedSession):
             counts.rejected += 1
+            # Still in the feed: a stored earlier version keeps its values and is not "left".
+            seen.add((item.base_event_id, item.event_id))
             if counts.rejected <= LOGGED_REJECTIONS:
                 logger.warning(
                     "marketplace record rejected: provider=%s base_event_id=%s event_id=%s reason=%s",

@@ -221,3 +221,17 @@ async def test_every_run_is_recorded_with_duration(database: Database, fever_dir
         assert await session.scalar(select(func.count()).select_from(Plan)) == 3
     assert [(r.outcome, r.changed) for r in runs] == [("success", True), ("success", False)]
     assert all(r.finished_at is not None and r.duration_seconds is not None for r in runs)
+
+
+async def test_bad_new_version_keeps_the_stored_one(database: Database, fever_dir: Path) -> None:
+    """A stored session whose next snapshot is unusable keeps its last good values and stays present."""
+    good = (fever_dir / "response_1.xml").read_bytes()
+    bad = good.replace(b'event_start_date="2021-06-30T21:00:00"', b'event_start_date="2021-06-31T21:00:00"')
+    provider = ScriptedProvider([good, bad])
+    await sync(database, provider)
+    summary = await sync(database, provider)
+    assert (summary.rejected, summary.left_feed, summary.updated) == (1, 0, 0)
+    stored = await plan(database, "291", "291")
+    assert stored is not None
+    assert stored.present_in_feed is True
+    assert stored.starts_at.isoformat() == "2021-06-30T21:00:00"
