@@ -60,7 +60,7 @@ class Database:
         try:
             async with self.sessions() as session, session.begin():
                 yield session
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, OSError) as exc:  # drivers raise OSError when the server is unreachable
             raise StorageError(
                 f"database error on {describe_url(self.url)}: {exc.__class__.__name__}: {exc}"
             ) from exc
@@ -71,7 +71,7 @@ class Database:
         try:
             async with self.sessions() as session:
                 yield session
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, OSError) as exc:
             raise StorageError(
                 f"database error on {describe_url(self.url)}: {exc.__class__.__name__}: {exc}"
             ) from exc
