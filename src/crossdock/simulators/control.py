@@ -5,6 +5,7 @@ Simulators only: nothing here is used by the product's own code paths.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -38,6 +39,20 @@ def check_flag(name: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise InvalidInputError(f"{name} must be true or false (got {value!r})")
     return value
+
+
+def parse_options_json(text: str, known: set[str]) -> dict[str, Any]:
+    """The fields of a simulator's options as serialized for its worker; unknown fields are refused."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(f"simulator options are not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidInputError("simulator options must be a JSON object")
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise InvalidInputError(f"unknown simulator options: {', '.join(unknown)}")
+    return data
 
 
 def control_error(message: str) -> Response:

@@ -45,6 +45,7 @@ from crossdock.simulators.control import (
     apply_control_changes,
     check_rate,
     check_whole,
+    parse_options_json,
 )
 from crossdock.simulators.server import read_options_json
 
@@ -144,16 +145,7 @@ class KrakenflexSimulatorOptions:
     @classmethod
     def from_json(cls, text: str) -> Self:
         """Parse what :meth:`to_json` wrote; unknown or mistyped fields raise ``InvalidInputError``."""
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InvalidInputError(f"simulator options are not JSON: {exc}") from exc
-        if not isinstance(data, dict):
-            raise InvalidInputError("simulator options must be a JSON object")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise InvalidInputError(f"unknown simulator options: {', '.join(unknown)}")
+        data = parse_options_json(text, {f.name for f in fields(cls)})
         if "api_key" not in data:
             raise InvalidInputError("simulator options must include api_key")
         return cls(**data)

@@ -47,6 +47,7 @@ from crossdock.simulators.control import (
     check_rate,
     check_whole,
     control_error,
+    parse_options_json,
 )
 from crossdock.simulators.feeds import FeedSpec, FeedVariant
 from crossdock.simulators.server import read_options_json
@@ -139,16 +140,7 @@ class MarketplaceSimulatorOptions:
     @classmethod
     def from_json(cls, text: str) -> Self:
         """Parse what :meth:`to_json` wrote; unknown or mistyped fields raise ``InvalidInputError``."""
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InvalidInputError(f"simulator options are not JSON: {exc}") from exc
-        if not isinstance(data, dict):
-            raise InvalidInputError("simulator options must be a JSON object")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise InvalidInputError(f"unknown simulator options: {', '.join(unknown)}")
+        data = parse_options_json(text, {f.name for f in fields(cls)})
         return cls(**data)
 
 
