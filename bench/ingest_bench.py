@@ -108,42 +108,17 @@ def measure_command(result_path: Path, argv: list[str]) -> int:
 
 
 def start_simulator(args: argparse.Namespace, tmp: Path, out: Path) -> str:
-    port = processes.free_port()
-    log = out / "ingest-simulator.log"
-    process = processes.start(
-        [
-            str(CROSSDOCK),
-            "simulate",
-            "marketplace",
-            "--host",
-            LOOPBACK,
-            "--port",
-            str(port),
-            "--scenario",
-            "generated",
-            "--base-events",
-            str(args.base_events),
-            "--sessions-per-event",
-            str(args.sessions_per_event),
-            "--zones-per-session",
-            str(args.zones_per_session),
-            "--seed",
-            "0",
-            "--static",
-        ],
-        log=log,
-        env={**os.environ, "CROSSDOCK_VAR_DIR": str(tmp / "var")},
-    )
-    base = f"http://{LOOPBACK}:{port}"
-    waited = processes.wait_until(
-        "simulator",
-        lambda: processes.http_get(f"{base}/health", timeout=5)[0] == 200,
-        process=process,
+    feed_url, _process, waited = processes.start_generated_simulator(
+        CROSSDOCK,
+        base_events=args.base_events,
+        sessions_per_event=args.sessions_per_event,
+        zones_per_session=args.zones_per_session,
+        var_dir=tmp / "var",
+        log=out / "ingest-simulator.log",
         timeout=SIMULATOR_READY_TIMEOUT,
-        log=log,
     )
-    print(f"  simulator ready after {waited:.1f} s: {base}/api/events")
-    return f"{base}/api/events"
+    print(f"  simulator ready after {waited:.1f} s: {feed_url}")
+    return feed_url
 
 
 def sync_once(

@@ -143,3 +143,53 @@ def health_json(base: str) -> dict[str, Any]:
         raise ValueError(f"/health answered {status}")
     answer: dict[str, Any] = json.loads(body)
     return answer
+
+
+def start_generated_simulator(
+    crossdock: Path,
+    *,
+    base_events: int,
+    sessions_per_event: int,
+    zones_per_session: int,
+    var_dir: Path,
+    log: Path,
+    timeout: float,
+) -> tuple[str, subprocess.Popen[bytes], float]:
+    """Start `crossdock simulate marketplace` with a static generated feed on a free loopback port.
+
+    Returns the feed URL, the process and the seconds it took to answer /health.
+    """
+    port = free_port()
+    process = start(
+        [
+            str(crossdock),
+            "simulate",
+            "marketplace",
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(port),
+            "--scenario",
+            "generated",
+            "--base-events",
+            str(base_events),
+            "--sessions-per-event",
+            str(sessions_per_event),
+            "--zones-per-session",
+            str(zones_per_session),
+            "--seed",
+            "0",
+            "--static",
+        ],
+        log=log,
+        env={**os.environ, "CROSSDOCK_VAR_DIR": str(var_dir)},
+    )
+    base = f"http://{LOOPBACK}:{port}"
+    waited = wait_until(
+        "simulator",
+        lambda: http_get(f"{base}/health", timeout=5)[0] == 200,
+        process=process,
+        timeout=timeout,
+        log=log,
+    )
+    return f"{base}/api/events", process, waited

@@ -142,41 +142,16 @@ def count_log_errors(log: Path) -> int:
 
 
 def start_simulator(args: argparse.Namespace, tmp: Path, out: Path) -> tuple[str, subprocess.Popen[bytes]]:
-    port = processes.free_port()
-    log = out / "search-simulator.log"
-    process = processes.start(
-        [
-            str(CROSSDOCK),
-            "simulate",
-            "marketplace",
-            "--host",
-            LOOPBACK,
-            "--port",
-            str(port),
-            "--scenario",
-            "generated",
-            "--base-events",
-            str(args.base_events),
-            "--sessions-per-event",
-            str(args.sessions_per_event),
-            "--zones-per-session",
-            str(args.zones_per_session),
-            "--seed",
-            "0",
-            "--static",
-        ],
-        log=log,
-        env={**os.environ, "CROSSDOCK_VAR_DIR": str(tmp / "var")},
-    )
-    base = f"http://{LOOPBACK}:{port}"
-    processes.wait_until(
-        "simulator",
-        lambda: processes.http_get(f"{base}/health", timeout=5)[0] == 200,
-        process=process,
+    feed_url, process, _waited = processes.start_generated_simulator(
+        CROSSDOCK,
+        base_events=args.base_events,
+        sessions_per_event=args.sessions_per_event,
+        zones_per_session=args.zones_per_session,
+        var_dir=tmp / "var",
+        log=out / "search-simulator.log",
         timeout=SIMULATOR_READY_TIMEOUT,
-        log=log,
     )
-    return f"{base}/api/events", process
+    return feed_url, process
 
 
 def wait_searchable(base: str, process: subprocess.Popen[bytes], log: Path) -> int:
