@@ -4,10 +4,10 @@ What it does, all on 127.0.0.1 and bounded in time:
 
 1. starts the marketplace simulator with a static generated feed (10,000 x 1 x 100 by default,
    about 98 MB of XML);
-2. for SQLite (a fresh file in a temporary directory) and PostgreSQL (crossdock's tables dropped,
-   then ``crossdock db upgrade``), runs ``crossdock marketplace sync --json`` three times: the first
-   sync, a re-sync of the unchanged feed (the identical-feed shortcut), and a re-sync with
-   ``--full`` (parse and compare every session);
+2. for SQLite (a fresh file in a temporary directory) and PostgreSQL (a throw-away database created
+   for this run, then ``crossdock db upgrade``), runs ``crossdock marketplace sync --json`` three
+   times: the first sync, a re-sync of the unchanged feed (the identical-feed shortcut), and a
+   re-sync with ``--full`` (parse and compare every session);
 3. for each run, records the wall seconds of the command, its peak RSS and its JSON summary;
 4. writes ``ingest.json`` and ``ingest.md`` (a Markdown fragment) into ``--out``.
 
@@ -15,8 +15,12 @@ Peak RSS: each sync runs under a fresh wrapper process (this file, ``measure`` s
 reads ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` after waiting for its only child, so the figure is
 that one sync's and not the maximum over earlier runs.
 
-PostgreSQL comes from ``BENCH_POSTGRES_URL`` (default below); an unreachable server makes its rows
-"skipped (unreachable)" instead of failing the benchmark, and ``BENCH_POSTGRES_URL=skip`` skips it.
+PostgreSQL comes from ``BENCH_POSTGRES_URL`` (default below). The database it names is only used to
+connect: the benchmark creates its own database ``crossdock_bench_<pid>_<hex>`` on that server,
+works in it, and drops it at the end, also on failure, timeout or SIGTERM, so it never touches
+tables of the named database (tests may be using it at the same time). An unreachable server makes
+the PostgreSQL rows "skipped (unreachable)" instead of failing the benchmark, and
+``BENCH_POSTGRES_URL=skip`` skips it.
 """
 
 from __future__ import annotations
@@ -44,7 +48,9 @@ PYTHON = ROOT / ".venv" / "bin" / "python"
 CROSSDOCK = ROOT / ".venv" / "bin" / "crossdock"
 
 DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-OUR_TABLES = ("marketplace_plans", "marketplace_sync_runs", "job_runs", "upstream_states", "alembic_version")
+THROWAWAY_PREFIX = "crossdock_bench"
+POSTGRES_CONNECT_TIMEOUT = 15.0
+POSTGRES_DROP_TIMEOUT = 60.0
 SYNC_TIMEOUT = 900.0
 SIMULATOR_READY_TIMEOUT = 180.0
 
@@ -165,35 +171,58 @@ def sync_once(
     return measurement
 
 
-def _asyncpg_dsn(url: str) -> str:
-    scheme, rest = url.split("://", 1)
-    return f"{scheme.split('+', 1)[0]}://{rest}"
+def create_postgres(url: str) -> tuple[str | None, str]:
+    """Create the run's own database on the server of ``url``: (why PostgreSQL is skipped, its URL)."""
+    # Imported here: only the PostgreSQL rows need the drivers and crossdock's storage helpers.
+    from crossdock.storage.testing import create_throwaway_database
 
-
-async def _reset_postgres(url: str) -> None:
-    import asyncpg  # imported here: only the PostgreSQL rows need it
-
-    connection = await asyncpg.connect(_asyncpg_dsn(url), timeout=5)
-    try:
-        for table in OUR_TABLES:
-            await connection.execute(f'DROP TABLE IF EXISTS "{table}" CASCADE')
-    finally:
-        await connection.close()
-
-
-def prepare_postgres(url: str, env: dict[str, str], out: Path) -> str | None:
-    """Drop crossdock's tables and migrate; return why PostgreSQL is skipped, or None."""
     host = urlsplit(url).hostname
     if host not in (LOOPBACK, "localhost"):
-        return f"skipped (not a loopback URL: {host})"
+        return f"skipped (not a loopback URL: {host})", ""
+    creating = create_throwaway_database(_with_driver(url), prefix=THROWAWAY_PREFIX)
     try:
-        asyncio.run(asyncio.wait_for(_reset_postgres(url), timeout=15))
+        return None, asyncio.run(asyncio.wait_for(creating, timeout=POSTGRES_CONNECT_TIMEOUT))
     except (OSError, TimeoutError) as exc:
         print(f"  PostgreSQL unreachable at {host}: {exc!r}", file=sys.stderr)
-        return "skipped (unreachable)"
-    except Exception as exc:  # asyncpg's own errors: unknown database, authentication refused
-        print(f"  PostgreSQL refused the connection: {exc!r}", file=sys.stderr)
-        return f"skipped (connection refused: {type(exc).__name__})"
+        return "skipped (unreachable)", ""
+    except Exception as exc:  # the drivers' own errors: unknown database, login or CREATEDB refused
+        print(f"  PostgreSQL refused to create the benchmark's database: {exc!r}", file=sys.stderr)
+        return f"skipped (refused: {type(exc).__name__})", ""
+
+
+def drop_postgres(url: str, database_url: str) -> None:
+    """Drop the throw-away database ``database_url`` (created by :func:`create_postgres`)."""
+    from crossdock.storage.testing import drop_throwaway_database
+
+    name = _database_name(database_url)
+    dropping = drop_throwaway_database(_with_driver(url), database_url, prefix=THROWAWAY_PREFIX)
+    try:
+        asyncio.run(asyncio.wait_for(dropping, timeout=POSTGRES_DROP_TIMEOUT))
+    except Exception as exc:
+        raise BenchError(
+            f"could not drop the throw-away database {name} ({exc!r}); drop it by hand: "
+            f"dropdb -h {urlsplit(url).hostname} --force {name}"
+        ) from exc
+    print(f"  PostgreSQL: throw-away database {name} dropped")
+
+
+def _with_driver(url: str) -> str:
+    """``url`` with an async driver named, as crossdock reads it (``postgresql://`` -> asyncpg)."""
+    from crossdock.config import normalize_database_url
+    from crossdock.errors import ConfigurationError
+
+    try:
+        return normalize_database_url(url)
+    except ConfigurationError as exc:
+        raise BenchError(f"BENCH_POSTGRES_URL: {exc}") from None
+
+
+def _database_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
+def migrate_postgres(env: dict[str, str], out: Path) -> None:
+    """``crossdock db upgrade`` on the database of ``env`` (the throw-away one)."""
     completed = subprocess.run(
         [str(CROSSDOCK), "db", "upgrade"], env=env, capture_output=True, text=True, timeout=120, check=False
     )
@@ -202,7 +231,6 @@ def prepare_postgres(url: str, env: dict[str, str], out: Path) -> str | None:
         raise BenchError(
             f"crossdock db upgrade failed on PostgreSQL (log: {out / 'ingest-postgres-upgrade.log'})"
         )
-    return None
 
 
 def bench_backend(backend: Backend, *, feed_url: str, tmp: Path, out: Path) -> None:
@@ -212,10 +240,24 @@ def bench_backend(backend: Backend, *, feed_url: str, tmp: Path, out: Path) -> N
         "CROSSDOCK_VAR_DIR": str(tmp / "var"),
         "CROSSDOCK_MARKETPLACE_PROVIDER_URL": feed_url,
     }
-    if backend.name == "PostgreSQL":
-        backend.skipped = prepare_postgres(backend.url, env, out)
-        if backend.skipped:
-            return
+    if backend.name != "PostgreSQL":
+        run_syncs(backend, env=env, tmp=tmp, out=out)
+        return
+    backend.skipped, database_url = create_postgres(backend.url)
+    if backend.skipped:
+        return
+    print(f"  PostgreSQL: throw-away database {_database_name(database_url)} created")
+    env["CROSSDOCK_DATABASE_URL"] = database_url
+    try:
+        migrate_postgres(env, out)
+        run_syncs(backend, env=env, tmp=tmp, out=out)
+    finally:
+        # Also on a failed run, a time-out or SIGTERM (turned into SystemExit by stop_on_sigterm):
+        # sync_once has stopped its process by then, and the drop ends any session left anyway.
+        drop_postgres(backend.url, database_url)
+
+
+def run_syncs(backend: Backend, *, env: dict[str, str], tmp: Path, out: Path) -> None:
     key = backend.name.lower()
     for number, (label, extra) in enumerate(RUNS, start=1):
         measurement = sync_once(label=label, extra=extra, env=env, tmp=tmp, out=out, tag=f"{key}-{number}")
@@ -264,7 +306,8 @@ def markdown(report: dict[str, Any], backends: list[Backend]) -> str:
         "Databases: a fresh SQLite file; PostgreSQL "
         + (
             "".join(
-                f"`{without_credentials(b.url)}` (crossdock's tables dropped first)"
+                f"a throw-away database on the server of `{without_credentials(b.url)}`, "
+                "created for the run and dropped after it"
                 for b in backends
                 if b.name == "PostgreSQL" and b.url
             )

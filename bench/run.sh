@@ -10,7 +10,9 @@
 # bench/out/<UTC time>-<mode>/; a Markdown summary (for bench/RESULTS.md) is printed at the end.
 #
 # Environment: BENCH_WORKERS (first search row, default 1; a 2-worker row is always added),
-# BENCH_POSTGRES_URL (default postgresql+asyncpg://postgres@127.0.0.1:5432/test; "skip" skips it).
+# BENCH_POSTGRES_URL (default postgresql+asyncpg://postgres@127.0.0.1:5432/test; "skip" skips it):
+# only the server to use; the ingestion benchmark creates a throw-away database of its own there and
+# drops it at the end, leaving the named database untouched.
 set -euo pipefail
 
 usage() {

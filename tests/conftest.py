@@ -1,7 +1,13 @@
 """Fixtures shared by every tier: sample data, and real databases (SQLite always, PostgreSQL when set).
 
+Sample data comes from ``tests/fixtures/`` (copies inside the repository; see its README).
+
 PostgreSQL tests read ``CROSSDOCK_TEST_POSTGRES_URL``; when it is set, an unreachable server fails
-the tests (it is never skipped), when it is unset the PostgreSQL variants are skipped.
+the tests (it is never skipped), when it is unset the PostgreSQL variants are skipped. The database
+that URL names is never written to: the session creates a throw-away database of its own on that
+server, gives each PostgreSQL test a clean schema in it, and drops it at the end, so that concurrent
+runs do not see each other's tables. A session-level check fails the run if the set of tables in
+the named database changed anyway.
 """
 
 from __future__ import annotations
@@ -12,33 +18,34 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from crossdock.config import DatabaseSettings, normalize_database_url
 from crossdock.httpclient import set_testing
 from crossdock.storage import Database, create_database
 from crossdock.storage.migrate import upgrade_async
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
-FEVER = SHARED_FIXTURES / "fever"
-POSTGRES_URL_VARIABLE = "CROSSDOCK_TEST_POSTGRES_URL"
-OUR_TABLES = (
-    "marketplace_plans",
-    "marketplace_sync_runs",
-    "job_runs",
-    "upstream_states",
-    "site_outage_runs",
-    "alembic_version",
+from crossdock.storage.testing import (
+    create_throwaway_database,
+    drop_throwaway_database,
+    list_tables,
+    reset_schema,
 )
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+POSTGRES_URL_VARIABLE = "CROSSDOCK_TEST_POSTGRES_URL"
 
 
 @pytest.fixture(scope="session")
 def fever_dir() -> Path:
-    if not FEVER.is_dir():
-        pytest.fail(f"sample fixtures not found at {FEVER}: the repository must sit beside shared/")
-    return FEVER
+    """The marketplace provider samples (``tests/fixtures/fever``)."""
+    return FIXTURES / "fever"
+
+
+@pytest.fixture(scope="session")
+def krakenflex_dir() -> Path:
+    """The KrakenFlex platform samples (``tests/fixtures/krakenflex``)."""
+    return FIXTURES / "krakenflex"
 
 
 @pytest.fixture(autouse=True)
@@ -50,18 +57,51 @@ def _instant_waits() -> Iterator[None]:
 
 
 def postgres_url() -> str | None:
+    """The URL of ``CROSSDOCK_TEST_POSTGRES_URL`` with an async driver, or None when unset.
+
+    It names the server to use; tests work in the session's throw-away database (``database``).
+    """
     value = os.environ.get(POSTGRES_URL_VARIABLE)
     return normalize_database_url(value) if value else None
 
 
-async def reset_postgres(url: str) -> None:
-    engine = create_async_engine(url)
+@pytest.fixture(scope="session", autouse=True)
+def _named_postgres_database_left_as_found() -> Iterator[None]:
+    """Fail the session if the tables of the database named by the URL differ at the end."""
+    url = postgres_url()
+    if url is None:
+        yield
+        return
     try:
-        async with engine.begin() as connection:
-            for table in OUR_TABLES:
-                await connection.execute(text(f'DROP TABLE IF EXISTS "{table}" CASCADE'))
+        before = asyncio.run(list_tables(url))
+    except (SQLAlchemyError, OSError):
+        # The PostgreSQL tests fail on their own when the server is unreachable; failing the
+        # SQLite and unit tests too would hide which ones are concerned.
+        yield
+        return
+    yield
+    after = asyncio.run(list_tables(url))
+    if after != before:
+        pytest.fail(
+            f"the tables of {make_url(url).render_as_string(hide_password=True)} changed during the "
+            f"session: added {sorted(after - before)}, removed {sorted(before - after)}"
+        )
+
+
+@pytest.fixture(scope="session")
+def postgres_session_database() -> Iterator[str]:
+    """URL of a throw-away database created for this session on the server of the URL, then dropped.
+
+    Synchronous, with its own short event loops: tests run on function-scoped loops.
+    """
+    url = postgres_url()
+    if url is None:
+        pytest.skip(f"{POSTGRES_URL_VARIABLE} is not set")
+    throwaway = asyncio.run(create_throwaway_database(url))
+    try:
+        yield throwaway
     finally:
-        await engine.dispose()
+        asyncio.run(drop_throwaway_database(url, throwaway))
 
 
 def database_params() -> list[object]:
@@ -72,25 +112,37 @@ def database_params() -> list[object]:
     ]
 
 
-async def _fresh_database(kind: str, tmp_path: Path) -> Database:
+@pytest.fixture(params=database_params())
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """URL for ``database``: a SQLite file, or the session's throw-away PostgreSQL database (2 drivers)."""
+    kind: str = request.param
     if kind == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'crossdock.db'}"
-    else:
-        url_or_none = postgres_url()
-        if url_or_none is None:
-            pytest.skip(f"{POSTGRES_URL_VARIABLE} is not set")
-        url = url_or_none
-        if kind == "postgres-psycopg":
-            url = "postgresql+psycopg://" + url.split("://", 1)[1]
-        await reset_postgres(url)
+        return _sqlite_url(tmp_path)
+    # Requested here, in a synchronous fixture, so that its asyncio.run() never runs inside a
+    # test's event loop, and only by PostgreSQL variants, so SQLite-only runs create no database.
+    url: str = request.getfixturevalue("postgres_session_database")
+    if kind == "postgres-psycopg":
+        url = make_url(url).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    return url
+
+
+def _sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'crossdock.db'}"
+
+
+async def _fresh_database(url: str) -> Database:
+    if not url.startswith("sqlite"):
+        # The previous test's tables and rows go with the schema; only the throw-away database is
+        # ever reset.
+        await reset_schema(url)
     await upgrade_async(url)
     return create_database(DatabaseSettings(url=url))
 
 
-@pytest.fixture(params=database_params())
-async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
     """A migrated, empty database: SQLite, and PostgreSQL when configured."""
-    db = await _fresh_database(request.param, tmp_path)
+    db = await _fresh_database(database_url)
     try:
         yield db
     finally:
@@ -100,7 +152,7 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
 @pytest.fixture
 async def sqlite_database(tmp_path: Path) -> AsyncIterator[Database]:
     """A migrated, empty embedded database."""
-    db = await _fresh_database("sqlite", tmp_path)
+    db = await _fresh_database(_sqlite_url(tmp_path))
     try:
         yield db
     finally:

@@ -1,8 +1,11 @@
 """Typed settings, grouped by concern, read once from the environment (prefix ``CROSSDOCK_``).
 
 No other module reads ``os.environ`` for configuration: entry points call :func:`get_settings` (or
-build a :class:`Settings` explicitly in tests) and pass it down. Every field is documented in
-``docs/configuration.md``; keep the two in step.
+build a :class:`Settings` explicitly in tests) and pass it down. The core's groups are fields of
+:class:`Settings`; each capability declares its own group (a :class:`SettingsGroup` subclass named in
+its manifest, prefix ``CROSSDOCK_<CAPABILITY>_``), loaded with the others and read with
+``settings.of(GroupClass)``. Every field is documented in ``docs/configuration.md``; a test keeps the
+two in step.
 """
 
 from __future__ import annotations
@@ -10,16 +13,14 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
-from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, PrivateAttr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from crossdock.errors import ConfigurationError
 
 DEFAULT_SQLITE_PATH = Path("var") / "crossdock.db"
-REAL_MARKETPLACE_PROVIDER_URL = "https://provider.code-challenge.feverup.com/api/events"
-REAL_KRAKENFLEX_BASE_URL = "https://api.krakenflex.systems/interview-tests-mock-api/v1"
 
 PositiveSeconds = Annotated[float, Field(gt=0)]
 
@@ -47,11 +48,16 @@ class LogFormat(StrEnum):
     JSON = "json"
 
 
-class _Group(BaseSettings):
+class SettingsGroup(BaseSettings):
+    """Base of every settings group: frozen, unknown variables ignored; subclasses set ``env_prefix``."""
+
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
 
-class DatabaseSettings(_Group):
+G = TypeVar("G", bound=SettingsGroup)
+
+
+class DatabaseSettings(SettingsGroup):
     """Where Crossdock keeps its data (``CROSSDOCK_DATABASE_*``)."""
 
     model_config = SettingsConfigDict(env_prefix="CROSSDOCK_DATABASE_", extra="ignore", frozen=True)
@@ -75,7 +81,7 @@ class DatabaseSettings(_Group):
         return self.url.startswith("sqlite")
 
 
-class LogSettings(_Group):
+class LogSettings(SettingsGroup):
     """How Crossdock logs (``CROSSDOCK_LOG_*``)."""
 
     model_config = SettingsConfigDict(env_prefix="CROSSDOCK_LOG_", extra="ignore", frozen=True)
@@ -92,7 +98,7 @@ class LogSettings(_Group):
         return upper
 
 
-class HttpSettings(_Group):
+class HttpSettings(SettingsGroup):
     """Defaults of the resilient HTTP client for every upstream (``CROSSDOCK_HTTP_*``)."""
 
     model_config = SettingsConfigDict(env_prefix="CROSSDOCK_HTTP_", extra="ignore", frozen=True)
@@ -121,7 +127,7 @@ class HttpSettings(_Group):
     rate_burst: int = Field(default=10, ge=1, description="Requests allowed at once before the rate applies.")
 
 
-class ApiSettings(_Group):
+class ApiSettings(SettingsGroup):
     """The HTTP service (``CROSSDOCK_API_*``)."""
 
     model_config = SettingsConfigDict(env_prefix="CROSSDOCK_API_", extra="ignore", frozen=True)
@@ -129,9 +135,6 @@ class ApiSettings(_Group):
     host: str = Field(default="127.0.0.1", description="Interface `crossdock serve` binds.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `crossdock serve` binds.")
     workers: int = Field(default=1, ge=1, le=64, description="Server worker processes.")
-    search_cache_entries: int = Field(
-        default=4096, ge=0, description="Pre-serialized /search answers kept per worker (0 = no cache)."
-    )
     read_model_poll_interval: PositiveSeconds = Field(
         default=2.0,
         description="Seconds between checks whether another process stored new data to serve.",
@@ -141,53 +144,20 @@ class ApiSettings(_Group):
     )
 
 
-class MarketplaceSettings(_Group):
-    """The marketplace events capability (``CROSSDOCK_MARKETPLACE_*``)."""
+def capability_settings_groups() -> tuple[type[SettingsGroup], ...]:
+    """The settings group of every capability in :mod:`crossdock.capabilities`, in list order."""
+    # Imported here: the capabilities import this module at their own import time.
+    from crossdock.capabilities import CAPABILITIES
 
-    model_config = SettingsConfigDict(env_prefix="CROSSDOCK_MARKETPLACE_", extra="ignore", frozen=True)
-
-    provider_url: AnyHttpUrl = Field(
-        default=AnyHttpUrl(REAL_MARKETPLACE_PROVIDER_URL), description="The provider's GET events URL."
-    )
-    provider_name: str = Field(
-        default="fever",
-        pattern=r"^[a-z0-9_-]{1,32}$",
-        description="Provider key stored with every plan; part of each public id.",
-    )
-    sync_interval: PositiveSeconds = Field(default=60.0, description="Seconds between two scheduled syncs.")
-    sync_enabled: bool = Field(default=True, description="Schedule the sync job inside `crossdock serve`.")
-    max_feed_bytes: int = Field(
-        default=2 * 1024**3, ge=1024, description="Largest feed body accepted; larger fails the sync."
-    )
-
-
-class KrakenflexSettings(_Group):
-    """The site-outages capability and its energy platform API (``CROSSDOCK_KRAKENFLEX_*``)."""
-
-    model_config = SettingsConfigDict(env_prefix="CROSSDOCK_KRAKENFLEX_", extra="ignore", frozen=True)
-
-    base_url: AnyHttpUrl = Field(
-        default=AnyHttpUrl(REAL_KRAKENFLEX_BASE_URL), description="Base URL of the platform's outages API."
-    )
-    api_key: SecretStr | None = Field(
-        default=None, description="The platform's x-api-key. No default: required before any request."
-    )
-    sites: str = Field(
-        default="", description="Comma-separated site ids processed on a schedule; empty = no schedule."
-    )
-    since: str = Field(
-        default="2022-01-01T00:00:00.000Z",
-        description="Default cut-off: outages that began before are dropped.",
-    )
-    interval: PositiveSeconds = Field(default=3600.0, description="Seconds between scheduled runs per site.")
-
-    @property
-    def site_ids(self) -> list[str]:
-        return [site.strip() for site in self.sites.split(",") if site.strip()]
+    return tuple(capability.settings for capability in CAPABILITIES if capability.settings is not None)
 
 
 class Settings(BaseSettings):
-    """All of Crossdock's settings; build once per process with :func:`get_settings`."""
+    """All of Crossdock's settings; build once per process with :func:`get_settings`.
+
+    The core's groups are fields; every capability's group is loaded (and validated) when the
+    settings are built, and read with :meth:`of`.
+    """
 
     model_config = SettingsConfigDict(env_prefix="CROSSDOCK_", extra="ignore", frozen=True)
 
@@ -196,28 +166,65 @@ class Settings(BaseSettings):
     log: LogSettings = Field(default_factory=LogSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
-    marketplace: MarketplaceSettings = Field(default_factory=MarketplaceSettings)
-    krakenflex: KrakenflexSettings = Field(default_factory=KrakenflexSettings)
+    _groups: dict[type[SettingsGroup], SettingsGroup] = PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, context: Any, /) -> None:
+        for group in capability_settings_groups():
+            try:
+                self._groups.setdefault(group, group())
+            except ValidationError as exc:
+                raise settings_error(exc, group) from exc
+
+    def of(self, group: type[G]) -> G:
+        """The values of one capability's settings group (read from the environment on first use)."""
+        found = self._groups.get(group)
+        if found is None:
+            found = self._groups[group] = group()
+        assert isinstance(found, group)
+        return found
+
+    def with_groups(self, *groups: SettingsGroup) -> Settings:
+        """A copy of these settings with the given capability groups replacing their current values."""
+        copy = self.model_copy()
+        copy._groups = {**self._groups, **{type(group): group for group in groups}}
+        return copy
+
+
+CORE_GROUPS: tuple[type[SettingsGroup], ...] = (DatabaseSettings, LogSettings, HttpSettings, ApiSettings)
+
+
+def environment_variables(group: type[BaseSettings]) -> dict[str, tuple[str, ...]]:
+    """Each field of ``group`` with the environment variable names it reads, the current name first."""
+    prefix = str(group.model_config.get("env_prefix", ""))
+    names: dict[str, tuple[str, ...]] = {}
+    for name, field in group.model_fields.items():
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices):
+            names[name] = tuple(str(choice) for choice in alias.choices)
+        elif isinstance(alias, str):
+            names[name] = (alias,)
+        else:
+            names[name] = (f"{prefix}{name}".upper(),)
+    return names
+
+
+def settings_error(exc: ValidationError, group: type[BaseSettings]) -> ConfigurationError:
+    """One line naming the environment variable of the first invalid field of ``group``."""
+    first = exc.errors()[0]
+    located = str(first["loc"][0]) if first["loc"] else ""
+    variable = f"{group.model_config.get('env_prefix', '')}{located}".upper()
+    for field, names in environment_variables(group).items():
+        if located in (field, *names):
+            variable = names[0]
+    return ConfigurationError(f"invalid setting {variable}: {first['msg']}")
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """Read the environment once; a validation error becomes a one-line :class:`ConfigurationError`."""
-    from pydantic import ValidationError
-
     try:
         return Settings()
     except ValidationError as exc:
-        first = exc.errors()[0]
-        groups = (
-            Settings,
-            DatabaseSettings,
-            LogSettings,
-            HttpSettings,
-            ApiSettings,
-            MarketplaceSettings,
-            KrakenflexSettings,
-        )
-        prefix = next((g.model_config.get("env_prefix", "") for g in groups if g.__name__ == exc.title), "")
-        field = str(first["loc"][0]).upper() if first["loc"] else ""
-        raise ConfigurationError(f"invalid setting {prefix}{field}: {first['msg']}") from exc
+        candidates: tuple[type[BaseSettings], ...] = (Settings, *CORE_GROUPS)
+        group = next((g for g in candidates if g.__name__ == exc.title), Settings)
+        raise settings_error(exc, group) from exc

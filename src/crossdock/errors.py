@@ -32,6 +32,11 @@ class CrossdockError(Exception):
         super().__init__(message)
         self.message = message
 
+    def add_context(self, prefix: str, suffix: str = "") -> None:
+        """Say what the failing work was about: the message becomes ``<prefix>: <message><suffix>``."""
+        self.message = f"{prefix}: {self.message}{suffix}"
+        self.args = (self.message,)
+
 
 class ConfigurationError(CrossdockError):
     """Raised at start-up or before a command runs when settings are missing or invalid."""

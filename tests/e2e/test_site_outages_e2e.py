@@ -80,9 +80,9 @@ def platform(tmp_path: Path) -> Iterator[Platform]:
         stop(process)
 
 
-def expected_norwich(fever_dir: Path) -> list[dict[str, str]]:
+def expected_norwich(krakenflex_dir: Path) -> list[dict[str, str]]:
     body: list[dict[str, str]] = json.loads(
-        (fever_dir.parent / "krakenflex" / "expected-site-outages-norwich-pear-tree.json").read_text()
+        (krakenflex_dir / "expected-site-outages-norwich-pear-tree.json").read_text()
     )
     return body
 
@@ -91,26 +91,26 @@ def accepted(platform: Platform) -> list[dict[str, Any]]:
     return [post for post in platform.posts() if post["status"] == 200]
 
 
-def test_norwich_is_posted_and_accepted(platform: Platform, fever_dir: Path) -> None:
+def test_norwich_is_posted_and_accepted(platform: Platform, krakenflex_dir: Path) -> None:
     """The norwich outages are posted once, accepted by the platform, and the run is recorded."""
     result = platform.cli("site-outages", "process", "norwich-pear-tree", "--json")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert (summary["outcome"], summary["posted"]) == ("success", 10)
     (post,) = accepted(platform)
-    assert post["body"] == expected_norwich(fever_dir)
+    assert post["body"] == expected_norwich(krakenflex_dir)
     runs = platform.cli("site-outages", "runs", "--json")
     assert json.loads(runs.stdout)[0]["outcome"] == "success"
     assert platform.key not in result.stdout + result.stderr + runs.stdout
 
 
-def test_thirty_percent_errors_everywhere_still_succeeds(platform: Platform, fever_dir: Path) -> None:
+def test_thirty_percent_errors_everywhere_still_succeeds(platform: Platform, krakenflex_dir: Path) -> None:
     """With 30 % of 500s on every endpoint, POST included, retries get the exact body accepted once."""
     platform.control(error_rate=0.3)
     result = platform.cli("site-outages", "process", "norwich-pear-tree", "--json")
     assert result.returncode == 0, result.stderr
     (post,) = accepted(platform)
-    assert post["body"] == expected_norwich(fever_dir)
+    assert post["body"] == expected_norwich(krakenflex_dir)
 
 
 def test_compat_script_does_the_same(platform: Platform) -> None:
@@ -128,14 +128,14 @@ def test_compat_script_does_the_same(platform: Platform) -> None:
     assert len(accepted(platform)) == 1
 
 
-def test_dry_run_posts_nothing(platform: Platform, fever_dir: Path, tmp_path: Path) -> None:
+def test_dry_run_posts_nothing(platform: Platform, krakenflex_dir: Path, tmp_path: Path) -> None:
     """--dry-run computes the payload, writes it with --output, and posts nothing."""
     output = tmp_path / "payload.json"
     result = platform.cli(
         "site-outages", "process", "norwich-pear-tree", "--dry-run", "--output", str(output)
     )
     assert result.returncode == 0, result.stderr
-    assert json.loads(output.read_text()) == expected_norwich(fever_dir)
+    assert json.loads(output.read_text()) == expected_norwich(krakenflex_dir)
     assert platform.posts() == []
 
 

@@ -12,7 +12,14 @@ from pathlib import Path
 
 import httpx
 
+from crossdock.config import DatabaseSettings, Settings
 from crossdock.httpclient import BreakerPolicy, BreakerRegistry, ResilientClient, RetryPolicy
+from crossdock.jobs.context import JobContext
+from crossdock.jobs.runner import run_job
+from crossdock.marketplace import jobs, provider
+from crossdock.marketplace.service import SyncSummary
+from crossdock.marketplace.settings import MarketplaceSettings
+from crossdock.storage import Database
 
 FEED_URL = "http://provider.test/api/events"
 Answer = bytes | int | Path
@@ -45,3 +52,18 @@ class ScriptedProvider:
             breaker_policy=BreakerPolicy(failure_threshold=50),
             registry=BreakerRegistry(),
         )
+
+
+def marketplace_settings(db: Database, **group: object) -> Settings:
+    """Settings for ``db`` with the marketplace group pointed at :data:`FEED_URL` (plus ``group``)."""
+    values: dict[str, object] = {"provider_url": FEED_URL, "max_feed_bytes": 10**8, **group}
+    return Settings(database=DatabaseSettings(url=db.url)).with_groups(MarketplaceSettings(**values))
+
+
+async def sync_through_runner(db: Database, scripted: ScriptedProvider, *, full: bool = False) -> SyncSummary:
+    """Run the marketplace sync job through the one runner with ``scripted`` as the provider's client."""
+    async with scripted.client() as client:
+        ctx = JobContext(settings=marketplace_settings(db), db=db, clients={provider.UPSTREAM: client})
+        outcome = await run_job(ctx, jobs.SYNC, params={"full": full}, trigger="api", raise_errors=True)
+    assert isinstance(outcome.result, SyncSummary)
+    return outcome.result

@@ -7,30 +7,39 @@ from pathlib import Path
 import pytest
 from pydantic_settings import BaseSettings
 
-from crossdock.config import Settings, get_settings
+from crossdock.config import (
+    CORE_GROUPS,
+    Settings,
+    capability_settings_groups,
+    environment_variables,
+    get_settings,
+)
 from crossdock.errors import ConfigurationError
+from crossdock.marketplace.settings import MarketplaceSettings
+from crossdock.site_outages.settings import SiteOutagesSettings
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
 
-def environment_variables() -> list[str]:
+def all_groups() -> tuple[type[BaseSettings], ...]:
+    return (Settings, *CORE_GROUPS, *capability_settings_groups())
+
+
+def variable_names(*, current_only: bool = True) -> list[str]:
+    """Every CROSSDOCK_* variable the settings read (the current names, or every accepted name)."""
     names = []
-    for name, field in Settings.model_fields.items():
-        group = field.default_factory
-        if group is None:
-            names.append(f"CROSSDOCK_{name.upper()}")
-            continue
-        assert isinstance(group, type)
-        assert issubclass(group, BaseSettings)
-        prefix = group.model_config.get("env_prefix", "")
-        names.extend(f"{prefix}{sub.upper()}" for sub in group.model_fields)
+    for group in all_groups():
+        for field, accepted in environment_variables(group).items():
+            if group is Settings and field in Settings.model_fields and field != "var_dir":
+                continue  # the core groups' own fields are listed through their group
+            names.extend(accepted[:1] if current_only else accepted)
     return names
 
 
 def test_every_setting_is_documented() -> None:
     """docs/configuration.md names every CROSSDOCK_* variable the settings read."""
     text = DOC.read_text()
-    missing = [name for name in environment_variables() if f"`{name}`" not in text]
+    missing = [name for name in variable_names(current_only=False) if f"`{name}`" not in text]
     assert not missing
 
 
@@ -42,7 +51,8 @@ def test_required_names_exist() -> None:
         "CROSSDOCK_MARKETPLACE_SYNC_INTERVAL",
         "CROSSDOCK_LOG_LEVEL",
         "CROSSDOCK_LOG_FORMAT",
-    } <= set(environment_variables())
+        "CROSSDOCK_SITE_OUTAGES_API_KEY",
+    } <= set(variable_names())
 
 
 def test_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -50,13 +60,41 @@ def test_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CROSSDOCK_MARKETPLACE_SYNC_INTERVAL", "15")
     monkeypatch.setenv("CROSSDOCK_DATABASE_URL", "postgresql://u@127.0.0.1/db")
     settings = Settings()
-    assert settings.marketplace.sync_interval == 15
+    assert settings.of(MarketplaceSettings).sync_interval == 15
     assert settings.database.url == "postgresql+asyncpg://u@127.0.0.1/db"
+
+
+def test_former_names_are_still_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CROSSDOCK_KRAKENFLEX_* and CROSSDOCK_API_SEARCH_CACHE_ENTRIES still configure what they did."""
+    monkeypatch.setenv("CROSSDOCK_KRAKENFLEX_SITES", "norwich-pear-tree")
+    monkeypatch.setenv("CROSSDOCK_KRAKENFLEX_INTERVAL", "600")
+    monkeypatch.setenv("CROSSDOCK_API_SEARCH_CACHE_ENTRIES", "7")
+    settings = Settings()
+    assert settings.of(SiteOutagesSettings).site_ids == ["norwich-pear-tree"]
+    assert settings.of(SiteOutagesSettings).interval == 600
+    assert settings.of(MarketplaceSettings).search_cache_entries == 7
+
+
+def test_current_name_wins_over_former(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When both the new and the former variable are set, the new one is used."""
+    monkeypatch.setenv("CROSSDOCK_KRAKENFLEX_SINCE", "2020-01-01T00:00:00Z")
+    monkeypatch.setenv("CROSSDOCK_SITE_OUTAGES_SINCE", "2024-01-01T00:00:00Z")
+    assert Settings().of(SiteOutagesSettings).since == "2024-01-01T00:00:00Z"
+
+
+def test_with_groups_replaces_one_group_only() -> None:
+    """Settings.with_groups gives a copy with that capability group replaced and the rest unchanged."""
+    base = Settings()
+    changed = base.with_groups(MarketplaceSettings(sync_interval=15))
+    assert changed.of(MarketplaceSettings).sync_interval == 15
+    assert base.of(MarketplaceSettings).sync_interval == 60
+    assert changed.of(SiteOutagesSettings) == base.of(SiteOutagesSettings)
 
 
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
+        ("CROSSDOCK_SITE_OUTAGES_INTERVAL", "-1"),
         ("CROSSDOCK_MARKETPLACE_SYNC_INTERVAL", "0"),
         ("CROSSDOCK_LOG_LEVEL", "LOUD"),
         ("CROSSDOCK_DATABASE_URL", "mysql://x"),

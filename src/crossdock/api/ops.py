@@ -1,45 +1,37 @@
-"""Operational routes: ``/health`` (liveness and dependencies) and ``/metrics`` (Prometheus)."""
+"""Routes every deployment has: ``/health`` (liveness, dependencies, each capability's section),
+``/metrics`` (Prometheus) and ``/runs`` (the one record of runs, filterable by capability and job).
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Query
 from sqlalchemy import select
 from starlette.responses import JSONResponse, Response
 
-from crossdock.api.state import ServiceState, get_state
+from crossdock.api.state import AppState, AppStateDep
 from crossdock.errors import CrossdockError
 from crossdock.httpclient import default_registry
-from crossdock.marketplace import service as marketplace_service
+from crossdock.jobs import records
+from crossdock.jobs.schemas import RunPage, RunRead
 from crossdock.observability.metrics import render_metrics
 from crossdock.observability.models import UpstreamState
+from crossdock.storage.timestamps import aware
 
 router = APIRouter(tags=["operations"])
-State = Annotated[ServiceState, Depends(get_state)]
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _age(value: datetime | None, now: datetime) -> float | None:
-    aware = _aware(value)
-    return None if aware is None else round((now - aware).total_seconds(), 3)
-
-
-async def _upstreams(state: ServiceState) -> dict[str, Any]:
+async def _upstreams(state: AppState) -> dict[str, Any]:
     upstreams: dict[str, Any] = {}
     async with state.db.reader() as session:
         for row in (await session.execute(select(UpstreamState))).scalars():
             upstreams[row.upstream] = {
                 "state": row.state,
                 "consecutive_failures": row.consecutive_failures,
-                "opened_at": _aware(row.opened_at),
-                "as_of": _aware(row.updated_at),
+                "opened_at": aware(row.opened_at),
+                "as_of": aware(row.updated_at),
             }
     # This process's own breakers are the freshest view when it runs the scheduler.
     for name, snapshot in default_registry.snapshot().items():
@@ -52,8 +44,8 @@ async def _upstreams(state: ServiceState) -> dict[str, Any]:
     return upstreams
 
 
-@router.get("/health", summary="Liveness, database reachability, upstream circuits, last sync")
-async def health(state: State) -> JSONResponse:
+@router.get("/health", summary="Liveness, database reachability, upstream circuits, each capability's state")
+async def health(state: AppStateDep) -> JSONResponse:
     now = datetime.now(UTC)
     body: dict[str, Any] = {"status": "ok", "time": now}
     try:
@@ -65,30 +57,16 @@ async def health(state: State) -> JSONResponse:
         return JSONResponse(_jsonable(body), status_code=503)
     try:
         body["upstreams"] = await _upstreams(state)
-        runs = await marketplace_service.list_runs(db=state.db, limit=20)
+        for name, runtime in state.runtimes.items():
+            report = await runtime.health(state.db)
+            if report is None:
+                continue
+            body[name] = dict(report.body)
+            if report.degraded:
+                body["status"] = "degraded"
     except CrossdockError as exc:
         body["status"] = "degraded"
         body["database"]["error"] = exc.message
-        return JSONResponse(_jsonable(body), status_code=200)
-    last = next((run for run in runs if run.outcome != "running"), None)
-    last_success = next((run for run in runs if run.outcome == "success"), None)
-    body["marketplace"] = {
-        "last_sync": None
-        if last is None
-        else {
-            "id": last.id,
-            "outcome": last.outcome,
-            "finished_at": _aware(last.finished_at),
-            "age_seconds": _age(last.finished_at, now),
-            "error": last.error,
-        },
-        "last_success_age_seconds": _age(last_success.finished_at, now) if last_success else None,
-        "searchable_plans": len(state.holder.index),
-        "read_model_version": state.holder.index.version,
-        "read_model_error": state.read_model_error,
-    }
-    if last is not None and last.outcome == "failed":
-        body["status"] = "degraded"
     return JSONResponse(_jsonable(body))
 
 
@@ -104,3 +82,14 @@ def _jsonable(value: Any) -> Any:
 async def metrics() -> Response:
     body, content_type = render_metrics()
     return Response(body, media_type=content_type)
+
+
+@router.get("/runs", response_model=RunPage, summary="Recent runs of every capability's jobs")
+async def list_runs(
+    state: AppStateDep,
+    capability: Annotated[str | None, Query(description="Only runs of this capability")] = None,
+    job: Annotated[str | None, Query(description="Only runs of this job")] = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="How many runs, newest first")] = 20,
+) -> RunPage:
+    runs = await records.list_runs(state.db, capability=capability, job=job, limit=limit)
+    return RunPage(runs=[RunRead.model_validate(run) for run in runs])

@@ -3,26 +3,41 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Annotated, TypeVar
 
-from fastapi import Request
+from fastapi import Depends, Request
 
 from crossdock.config import Settings
 from crossdock.jobs.context import JobContext
 from crossdock.jobs.runner import InProcessScheduler
-from crossdock.marketplace.readmodel import SearchIndexHolder
+from crossdock.manifest import CapabilityRuntime
 from crossdock.storage import Database
+
+R = TypeVar("R", bound=CapabilityRuntime)
 
 
 @dataclass
-class ServiceState:
+class AppState:
+    """Settings, the database, each capability's runtime (by name) and, in one process, the scheduler."""
+
     settings: Settings
     db: Database
-    holder: SearchIndexHolder
+    runtimes: dict[str, CapabilityRuntime] = field(default_factory=dict)
     job_context: JobContext | None = None
     scheduler: InProcessScheduler | None = None
-    read_model_error: str | None = field(default=None)
 
 
-def get_state(request: Request) -> ServiceState:
-    state: ServiceState = request.app.state.service
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.service
     return state
+
+
+AppStateDep = Annotated[AppState, Depends(get_state)]
+"""Route parameter type giving the service's :class:`AppState`."""
+
+
+def runtime_of(request: Request, capability: str, kind: type[R]) -> R:
+    """The runtime ``capability`` keeps in this process (for its own routes)."""
+    runtime = get_state(request).runtimes[capability]
+    assert isinstance(runtime, kind)
+    return runtime

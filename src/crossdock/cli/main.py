@@ -1,24 +1,29 @@
-"""The ``crossdock`` root command: adds each area's sub-app explicitly."""
+"""The ``crossdock`` root command: the core's commands, then each listed capability's sub-app.
+
+Core: ``serve``, ``db``, ``jobs``, ``runs``, ``simulate``. Each capability in
+:data:`crossdock.capabilities.CAPABILITIES` adds its group (``crossdock <name> ...``) and its
+simulator (``crossdock simulate <upstream>``); this module never names one.
+"""
 
 from __future__ import annotations
 
-import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from crossdock import __version__
+from crossdock.capabilities import CAPABILITIES
 from crossdock.cli import serve as serve_module
-from crossdock.cli.common import load_settings, run_with_database
+from crossdock.cli.common import echo_json, load_settings, run_with_database
 from crossdock.cli.errors import cli_errors
 from crossdock.cli.progress import CliProgress
+from crossdock.jobs import records
 from crossdock.jobs.context import JobContext
-from crossdock.jobs.models import JobRun
+from crossdock.jobs.models import RunRecord
 from crossdock.jobs.registry import JOBS, get_job
-from crossdock.jobs.runner import last_runs, run_job
-from crossdock.marketplace.cli import app as marketplace_app
+from crossdock.jobs.runner import JobOutcome, run_job
+from crossdock.jobs.schemas import RunRead
 from crossdock.simulators.cli import app as simulate_app
-from crossdock.site_outages.cli import app as site_outages_app
 from crossdock.storage import Database
 from crossdock.storage.database import describe_url
 from crossdock.storage.migrate import upgrade
@@ -33,8 +38,9 @@ db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Scheduled jobs: list them, run one now.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(jobs_app, name="jobs")
-app.add_typer(marketplace_app, name="marketplace")
-app.add_typer(site_outages_app, name="site-outages")
+for _capability in CAPABILITIES:
+    if _capability.cli is not None:
+        app.add_typer(_capability.cli, name=_capability.name)
 app.add_typer(simulate_app, name="simulate")
 console = Console()
 
@@ -64,8 +70,8 @@ def serve(
     with_simulator: bool = typer.Option(
         False,
         "--with-simulator",
-        help="Start the marketplace simulator on 127.0.0.1 and sync from it, unless "
-        "CROSSDOCK_MARKETPLACE_PROVIDER_URL is set (used by `make run`).",
+        help="Start each capability's demo simulator on 127.0.0.1 and point the service at it, unless "
+        "its upstream URL is set (used by `make run`).",
     ),
 ) -> None:
     """Run the HTTP API with the in-process job scheduler (migrates the embedded database first)."""
@@ -107,8 +113,8 @@ def jobs_list(
     with cli_errors():
         settings = load_settings()
 
-        async def work(db: Database) -> dict[str, JobRun]:
-            return await last_runs(db, [spec.name for spec in JOBS])
+        async def work(db: Database) -> dict[str, RunRecord]:
+            return await records.last_runs(db, [spec.name for spec in JOBS])
 
         latest = run_with_database(settings, work, migrate=True)
     rows = []
@@ -124,7 +130,7 @@ def jobs_list(
             }
         )
     if as_json:
-        typer.echo(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
+        echo_json(rows)
         return
     table = Table(title="Jobs")
     table.add_column("name", no_wrap=True)
@@ -144,7 +150,7 @@ def jobs_list(
 
 @jobs_app.command("run")
 def jobs_run(name: str = typer.Argument(..., help="Job name, as shown by `crossdock jobs list`.")) -> None:
-    """Run one registered job now, in this process, and record it like a scheduled run."""
+    """Run one registered job now, in this process, once per scheduled target, recorded like any run."""
     with cli_errors():
         settings = load_settings()
         try:
@@ -152,18 +158,61 @@ def jobs_run(name: str = typer.Argument(..., help="Job name, as shown by `crossd
         except KeyError:
             known = ", ".join(s.name for s in JOBS)
             raise typer.BadParameter(f"unknown job {name!r}; known jobs: {known}") from None
+        targets = [schedule.params for schedule in spec.schedules(settings)] or [{}]
 
-        async def work(db: Database) -> object:
+        async def work(db: Database) -> list[JobOutcome]:
             ctx = JobContext(settings=settings, db=db)
             try:
-                return await run_job(ctx, spec)
+                return [await run_job(ctx, spec, params=params, trigger="cli") for params in targets]
             finally:
                 await ctx.aclose()
 
-        outcome = run_with_database(settings, work, migrate=True)
-    console.print(outcome)
-    if getattr(outcome, "outcome", "") != "success":
+        outcomes = run_with_database(settings, work, migrate=True)
+    for outcome in outcomes:
+        console.print(outcome)
+    if not all(outcome.succeeded for outcome in outcomes):
         raise typer.Exit(1)
+
+
+@app.command("runs")
+def runs(
+    capability: str = typer.Option(
+        None, help=f"Only runs of this capability ({', '.join(c.name for c in CAPABILITIES)})."
+    ),
+    job: str = typer.Option(None, help="Only runs of this job (see `crossdock jobs list`)."),
+    limit: int = typer.Option(20, min=1, max=500, help="How many runs, newest first."),
+    as_json: bool = typer.Option(False, "--json", help="Print the runs as JSON."),
+) -> None:
+    """List recorded runs of every capability's jobs, scheduled or started by hand."""
+    known = [c.name for c in CAPABILITIES]
+    if capability is not None and capability not in known:
+        raise typer.BadParameter(f"unknown capability {capability!r}; known: {', '.join(known)}")
+    with cli_errors():
+        settings = load_settings()
+
+        async def work(db: Database) -> list[RunRead]:
+            found = await records.list_runs(db, capability=capability, job=job, limit=limit)
+            return [RunRead.model_validate(run) for run in found]
+
+        rows = run_with_database(settings, work, migrate=True)
+    if as_json:
+        echo_json([row.model_dump(mode="json") for row in rows])
+        return
+    table = Table(title="Runs")
+    for column in ("id", "job", "subject", "trigger", "started", "outcome", "secs", "error"):
+        table.add_column(column, no_wrap=column in ("job", "subject"))
+    for row in rows:
+        table.add_row(
+            str(row.id),
+            row.job,
+            row.subject or "",
+            row.trigger,
+            row.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+            row.outcome,
+            f"{row.duration_seconds:.2f}" if row.duration_seconds is not None else "",
+            (row.error or "")[:80],
+        )
+    console.print(table)
 
 
 def run() -> None:

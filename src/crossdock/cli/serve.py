@@ -1,4 +1,4 @@
-"""``crossdock serve``: migrate the embedded database, maybe start the provider simulator, run the server."""
+"""``crossdock serve``: migrate the embedded database, maybe start demo simulators, run the server."""
 
 from __future__ import annotations
 
@@ -6,71 +6,39 @@ import atexit
 import multiprocessing
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
+from collections.abc import Mapping
 
 import typer
 
+from crossdock.capabilities import CAPABILITIES
 from crossdock.config import Settings
-from crossdock.errors import ConfigurationError
 from crossdock.observability.logging import server_log_config
 from crossdock.storage.migrate import upgrade
 
-SIMULATOR_READY_TIMEOUT = 20.0
+
+def start_demo_simulators(settings: Settings) -> dict[str, str]:
+    """Start each capability's demo simulator (``--with-simulator``); the settings pointing at them."""
+    environment: dict[str, str] = {}
+    for capability in CAPABILITIES:
+        simulator = capability.simulator
+        if simulator is None or simulator.demo is None:
+            continue
+        demo = simulator.demo(settings)
+        if demo is not None:
+            environment.update(demo.environment)
+            typer.echo(demo.shown)
+    return environment
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+def hand_to_workers(environment: Mapping[str, str]) -> None:
+    """Make ``environment`` part of the settings every server worker reads.
 
-
-def start_simulator() -> tuple[subprocess.Popen[bytes], str]:
-    """Start ``crossdock simulate marketplace`` on a free loopback port; return it and its feed URL."""
-    port = free_port()
-    process = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
-        [
-            sys.executable,
-            "-m",
-            "crossdock",
-            "simulate",
-            "marketplace",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    atexit.register(_stop, process)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + SIMULATOR_READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise ConfigurationError(f"the marketplace simulator exited at start (code {process.returncode})")
-        try:
-            with urllib.request.urlopen(f"{base}/health", timeout=1):  # noqa: S310 - loopback URL we built
-                return process, f"{base}/api/events"
-        except OSError:
-            time.sleep(0.2)
-    _stop(process)
-    raise ConfigurationError(
-        f"the marketplace simulator did not answer on {base} within {SIMULATOR_READY_TIMEOUT:.0f}s"
-    )
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    Granian starts each worker as a fresh interpreter (spawn) that reads its settings from the
+    environment it inherits from this process; that inheritance is the only channel to them.
+    """
+    os.environ.update(environment)
 
 
 def serve(settings: Settings, *, host: str, port: int, workers: int, with_simulator: bool) -> None:
@@ -78,17 +46,14 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, with_simula
     if settings.database.is_sqlite:
         typer.echo("migrating the embedded database ...", err=True)
         upgrade(settings.database.url)
+    worker_environment: dict[str, str] = {}
     if with_simulator:
-        if "provider_url" in settings.marketplace.model_fields_set:
-            typer.echo(f"provider:  {settings.marketplace.provider_url} (CROSSDOCK_MARKETPLACE_PROVIDER_URL)")
-        else:
-            _process, url = start_simulator()
-            os.environ["CROSSDOCK_MARKETPLACE_PROVIDER_URL"] = url
-            typer.echo(f"provider:  {url} (local marketplace simulator)")
+        worker_environment.update(start_demo_simulators(settings))
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         metrics_dir = tempfile.mkdtemp(prefix="crossdock-metrics-")
         atexit.register(shutil.rmtree, metrics_dir, ignore_errors=True)
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        worker_environment["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    hand_to_workers(worker_environment)
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     typer.echo(f"service:   http://{shown_host}:{port}/search  (docs: http://{shown_host}:{port}/docs)")
     sys.stdout.flush()
@@ -96,7 +61,7 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, with_simula
     from granian.constants import Interfaces
     from granian.server import Server
 
-    # Workers start as fresh interpreters: they read the environment set above (simulator URL,
+    # Workers start as fresh interpreters: they read the environment set above (simulator URLs,
     # metrics directory) instead of inheriting this process's already-imported modules.
     multiprocessing.set_start_method("spawn", force=True)
 

@@ -2,8 +2,9 @@
 
 Timeouts, bounded retries with full jitter and ``Retry-After``, a circuit breaker per upstream, a
 client-side rate limiter, redaction of secrets, and translation of failures into
-:mod:`crossdock.errors`. Events go to :class:`ClientHooks`; tests use
-:mod:`crossdock.httpclient.testing` (``FakeClock``, ``RecordingHooks``) and :func:`set_testing`.
+:mod:`crossdock.errors`. Each event (:data:`ClientEvent`: a request, retry, give-up or breaker
+change) goes as one frozen dataclass to a :class:`ClientHook`, several combined by :func:`fan_out`;
+tests use :mod:`crossdock.httpclient.testing` (``FakeClock``, ``RecordingHooks``) and :func:`set_testing`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,16 @@ from crossdock.httpclient.breaker import (
 )
 from crossdock.httpclient.client import ATTEMPTS_EXTENSION, DownloadResult, ResilientClient, attempts_of
 from crossdock.httpclient.clock import Clock, SystemClock, instant_waits, is_testing, set_testing
-from crossdock.httpclient.hooks import ClientHooks, CompositeHooks
+from crossdock.httpclient.hooks import (
+    BreakerEvent,
+    ClientEvent,
+    ClientHook,
+    GiveUpEvent,
+    RequestEvent,
+    RetryEvent,
+    fan_out,
+    no_hook,
+)
 from crossdock.httpclient.policy import BreakerPolicy, RateLimit, RetryPolicy, Timeouts, retry_after_seconds
 from crossdock.httpclient.ratelimit import RateLimiter
 from crossdock.httpclient.redaction import (
@@ -31,26 +41,32 @@ from crossdock.httpclient.redaction import (
 
 __all__ = [
     "ATTEMPTS_EXTENSION",
+    "BreakerEvent",
     "BreakerPolicy",
     "BreakerRegistry",
     "BreakerSnapshot",
     "BreakerState",
     "CircuitBreaker",
-    "ClientHooks",
+    "ClientEvent",
+    "ClientHook",
     "Clock",
-    "CompositeHooks",
     "DownloadResult",
+    "GiveUpEvent",
     "RateLimit",
     "RateLimiter",
     "RedactingFilter",
+    "RequestEvent",
     "ResilientClient",
+    "RetryEvent",
     "RetryPolicy",
     "SystemClock",
     "Timeouts",
     "attempts_of",
     "default_registry",
+    "fan_out",
     "instant_waits",
     "is_testing",
+    "no_hook",
     "redact_headers",
     "redact_text",
     "redact_url",

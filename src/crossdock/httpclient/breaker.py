@@ -25,7 +25,7 @@ BreakerState = Literal["closed", "open", "half_open"]
 
 
 class Transition(NamedTuple):
-    """A change of a breaker's state, reported to ``ClientHooks.on_breaker_transition``."""
+    """A change of a breaker's state, which the client reports to its hook as a ``BreakerEvent``."""
 
     old_state: BreakerState
     new_state: BreakerState

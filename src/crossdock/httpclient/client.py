@@ -5,7 +5,7 @@ attempt: the circuit breaker (refuse at once while open), the rate limiter (one 
 a total per-attempt deadline, and translation of the outcome into :mod:`crossdock.errors`; around
 the whole call: tenacity's retry loop driven by :class:`RetryPolicy` with our clock, waits and
 budget. It knows no provider: adapters build URLs and parse bodies, this module only moves bytes.
-It reports through :class:`ClientHooks` and must not import logging or metrics.
+It reports each event to one :class:`ClientHook` and must not import logging or metrics.
 """
 
 from __future__ import annotations
@@ -24,7 +24,14 @@ from tenacity import AsyncRetrying, RetryCallState, RetryError, retry_if_excepti
 from crossdock.errors import CrossdockError, ProviderDataError, UpstreamError, UpstreamStatusError
 from crossdock.httpclient.breaker import BreakerRegistry, Transition, default_registry
 from crossdock.httpclient.clock import Clock, SystemClock, is_testing
-from crossdock.httpclient.hooks import ClientHooks
+from crossdock.httpclient.hooks import (
+    BreakerEvent,
+    ClientHook,
+    GiveUpEvent,
+    RequestEvent,
+    RetryEvent,
+    no_hook,
+)
 from crossdock.httpclient.policy import (
     BreakerPolicy,
     RateLimit,
@@ -118,7 +125,7 @@ class ResilientClient:
         retry: RetryPolicy | None = None,
         breaker_policy: BreakerPolicy | None = None,
         rate_limit: RateLimit | RateLimiter | None = None,
-        hooks: ClientHooks | None = None,
+        hooks: ClientHook | None = None,
         clock: Clock | None = None,
         registry: BreakerRegistry | None = None,
         headers: Mapping[str, str] | None = None,
@@ -130,7 +137,7 @@ class ResilientClient:
         self.upstream = upstream
         self.timeouts = timeouts or Timeouts()
         self.retry_policy = retry or RetryPolicy()
-        self.hooks = hooks or ClientHooks()
+        self.hooks: ClientHook = hooks if hooks is not None else no_hook
         self.clock = clock or SystemClock()
         self.rate_limiter = build_rate_limiter(rate_limit)
         self.breaker = (registry or default_registry).breaker(
@@ -269,12 +276,14 @@ class ResilientClient:
         except RetryError as exc:
             failure = exc.last_attempt.exception()
             assert isinstance(failure, RetryableFailure)
-            self.hooks.on_give_up(
-                self.upstream,
-                call.method,
-                call.redacted_url,
-                call.attempts,
-                f"{failure.reason} ({call.give_up_why})",
+            self.hooks(
+                GiveUpEvent(
+                    upstream=self.upstream,
+                    method=call.method,
+                    url=call.redacted_url,
+                    attempts=call.attempts,
+                    reason=f"{failure.reason} ({call.give_up_why})",
+                )
             )
             raise unavailable_error(
                 upstream=self.upstream,
@@ -315,8 +324,15 @@ class ResilientClient:
     def _report_retry(self, call: _Call, state: RetryCallState) -> None:
         failure = state.outcome.exception() if state.outcome else None
         reason = failure.reason if isinstance(failure, RetryableFailure) else "unknown"
-        self.hooks.on_retry(
-            self.upstream, call.method, call.redacted_url, state.attempt_number, state.upcoming_sleep, reason
+        self.hooks(
+            RetryEvent(
+                upstream=self.upstream,
+                method=call.method,
+                url=call.redacted_url,
+                attempt=state.attempt_number,
+                wait_seconds=state.upcoming_sleep,
+                reason=reason,
+            )
         )
 
     async def _sleep(self, seconds: float) -> None:
@@ -394,19 +410,25 @@ class ResilientClient:
 
     def _finish_attempt(self, call: _Call, started: float, *, failed: bool, error: str | None) -> None:
         transition = self.breaker.record_failure() if failed else self.breaker.record_success()
-        self.hooks.on_request(
-            self.upstream,
-            call.method,
-            call.redacted_url,
-            call.status,
-            self.clock.monotonic() - started,
-            error,
+        self.hooks(
+            RequestEvent(
+                upstream=self.upstream,
+                method=call.method,
+                url=call.redacted_url,
+                status=call.status,
+                elapsed_seconds=self.clock.monotonic() - started,
+                error=error,
+            )
         )
         self._report_transition(transition)
 
     def _report_transition(self, transition: Transition | None) -> None:
         if transition is not None:
-            self.hooks.on_breaker_transition(self.upstream, transition.old_state, transition.new_state)
+            self.hooks(
+                BreakerEvent(
+                    upstream=self.upstream, old_state=transition.old_state, new_state=transition.new_state
+                )
+            )
 
     def _unsendable(self, call: _Call, exc: Exception) -> UpstreamError:
         self.breaker.release()

@@ -1,82 +1,120 @@
-"""The events the HTTP client reports, as a hooks object callers subclass.
+"""The events the HTTP client reports, each one frozen dataclass handed to one callable hook.
+
+A hook is anything matching :class:`ClientHook`: ``hook(event)``, where ``event`` is one of the
+:data:`ClientEvent` classes below (``RequestEvent``, ``RetryEvent``, ``GiveUpEvent``,
+``BreakerEvent``). Implementations ``match`` on the event's class and read its fields by name, so a
+field added to an event changes no signature, and an event class added here is ignored by hooks
+that do not know it yet. Events share field names: ``upstream`` (the client's upstream name),
+``method`` (upper case) and ``url`` (always redacted) mean the same thing wherever they appear.
 
 The client does not log or count anything itself: logging and metrics (``crossdock.observability``)
-subclass :class:`ClientHooks` and override what they need. Every URL handed to a hook is already
-redacted. Hooks run inline on the request path, so they must be cheap and must not raise: an
-exception from a hook fails the call. This module must not import logging or metrics libraries.
+are hooks; :func:`fan_out` combines several. Hooks run inline on the request path, so they must be
+cheap and must not raise: an exception from a hook fails the call. This module must not import
+logging or metrics libraries.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Protocol, TypeAlias
+
 from crossdock.httpclient.breaker import BreakerState
 
-
-class ClientHooks:
-    """No-op hooks; subclass and override the events you care about."""
-
-    def on_request(
-        self,
-        upstream: str,
-        method: str,
-        redacted_url: str,
-        status: int | None,
-        elapsed_seconds: float,
-        error: str | None,
-    ) -> None:
-        """After every attempt: ``status`` if an answer arrived, ``error`` if the attempt failed."""
-
-    def on_retry(
-        self,
-        upstream: str,
-        method: str,
-        redacted_url: str,
-        attempt: int,
-        wait_seconds: float,
-        reason: str,
-    ) -> None:
-        """Before waiting to retry: ``attempt`` is the 1-based number of the attempt that failed."""
-
-    def on_give_up(self, upstream: str, method: str, redacted_url: str, attempts: int, reason: str) -> None:
-        """When a retryable failure is not retried any more (attempts, time budget, method, breaker)."""
-
-    def on_breaker_transition(self, upstream: str, old_state: BreakerState, new_state: BreakerState) -> None:
-        """When this client's call moved the upstream's circuit breaker to another state."""
+__all__ = [
+    "BreakerEvent",
+    "ClientEvent",
+    "ClientHook",
+    "GiveUpEvent",
+    "RequestEvent",
+    "RetryEvent",
+    "fan_out",
+    "no_hook",
+]
 
 
-class CompositeHooks(ClientHooks):
-    """Hands every event to each of several hooks objects, in order."""
+# kw_only: the client builds events by field name, so a field added anywhere moves no other field.
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestEvent:
+    """After every attempt, whatever its outcome.
 
-    def __init__(self, *hooks: ClientHooks) -> None:
-        self.hooks = hooks
+    ``url`` is already redacted. ``status`` is the HTTP status if one arrived, else ``None``.
+    ``error`` is ``None`` when the status tells the whole story; otherwise it says what went wrong:
+    a transport failure or timeout (``status`` is set if the body broke off after it), or an answer
+    refused (an undecodable or too large body). ``elapsed_seconds`` runs from sending the request to
+    judging the answer; the rate limiter's wait is not included.
+    """
 
-    def on_request(
-        self,
-        upstream: str,
-        method: str,
-        redacted_url: str,
-        status: int | None,
-        elapsed_seconds: float,
-        error: str | None,
-    ) -> None:
-        for hook in self.hooks:
-            hook.on_request(upstream, method, redacted_url, status, elapsed_seconds, error)
+    upstream: str
+    method: str
+    url: str
+    status: int | None
+    elapsed_seconds: float
+    error: str | None
 
-    def on_retry(
-        self,
-        upstream: str,
-        method: str,
-        redacted_url: str,
-        attempt: int,
-        wait_seconds: float,
-        reason: str,
-    ) -> None:
-        for hook in self.hooks:
-            hook.on_retry(upstream, method, redacted_url, attempt, wait_seconds, reason)
 
-    def on_give_up(self, upstream: str, method: str, redacted_url: str, attempts: int, reason: str) -> None:
-        for hook in self.hooks:
-            hook.on_give_up(upstream, method, redacted_url, attempts, reason)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryEvent:
+    """Before waiting to retry: ``attempt`` is the 1-based number of the attempt that failed.
 
-    def on_breaker_transition(self, upstream: str, old_state: BreakerState, new_state: BreakerState) -> None:
-        for hook in self.hooks:
-            hook.on_breaker_transition(upstream, old_state, new_state)
+    ``url`` is already redacted; ``wait_seconds`` is the wait about to start (jittered backoff or
+    the upstream's ``Retry-After``); ``reason`` names the failure (``"HTTP 503"``, a transport error).
+    """
+
+    upstream: str
+    method: str
+    url: str
+    attempt: int
+    wait_seconds: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GiveUpEvent:
+    """When a retryable failure is not retried any more (attempts, time budget, method, breaker).
+
+    ``url`` is already redacted; ``attempts`` is how many were made; ``reason`` is the last failure
+    and, in parentheses, why there is no further attempt.
+    """
+
+    upstream: str
+    method: str
+    url: str
+    attempts: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BreakerEvent:
+    """When this client's call moved the upstream's circuit breaker from ``old_state`` to ``new_state``."""
+
+    upstream: str
+    old_state: BreakerState
+    new_state: BreakerState
+
+
+ClientEvent: TypeAlias = RequestEvent | RetryEvent | GiveUpEvent | BreakerEvent
+"""Everything a :class:`ClientHook` may be handed."""
+
+
+class ClientHook(Protocol):
+    """Receives each client event as it happens; ignores the kinds it does not care about.
+
+    The event is passed positionally, so a plain function ``def hook(event: ClientEvent) -> None``
+    (any parameter name) qualifies as well as a class with ``__call__``.
+    """
+
+    def __call__(self, event: ClientEvent, /) -> None: ...
+
+
+def no_hook(event: ClientEvent, /) -> None:
+    """The client's default hook: drops every event."""
+
+
+def fan_out(*hooks: ClientHook) -> ClientHook:
+    """One hook handing each event to every one of ``hooks``, in the order given."""
+
+    def each(event: ClientEvent, /) -> None:
+        for hook in hooks:
+            hook(event)
+
+    return each

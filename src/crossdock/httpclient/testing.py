@@ -1,21 +1,27 @@
 """Test doubles for code that uses the HTTP client: a fake clock and hooks that record events.
 
 Import these from tests only. :class:`FakeClock` makes retries, ``Retry-After`` dates and breaker
-cool-downs deterministic without sleeping; :class:`RecordingHooks` keeps every event for assertions.
+cool-downs deterministic without sleeping; :class:`RecordingHooks` keeps every event for assertions
+(the event classes are re-exported from :mod:`crossdock.httpclient.hooks`).
 ``set_testing``/``instant_waits`` are re-exported for end-to-end tests that keep the real clock.
 Nothing here may touch the network or sleep for real.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import TypeVar
 
-from crossdock.httpclient.breaker import BreakerState
 from crossdock.httpclient.clock import instant_waits, is_testing, set_testing
-from crossdock.httpclient.hooks import ClientHooks
+from crossdock.httpclient.hooks import (
+    BreakerEvent,
+    ClientEvent,
+    GiveUpEvent,
+    RequestEvent,
+    RetryEvent,
+)
 
 __all__ = [
-    "BreakerTransitionEvent",
+    "BreakerEvent",
     "FakeClock",
     "GiveUpEvent",
     "RecordingHooks",
@@ -25,6 +31,8 @@ __all__ = [
     "is_testing",
     "set_testing",
 ]
+
+E = TypeVar("E", bound=ClientEvent)
 
 DEFAULT_WALL_START = 1_700_000_000.0
 """2023-11-14T22:13:20Z: a fixed wall time so HTTP-date arithmetic in tests is reproducible."""
@@ -61,80 +69,39 @@ class FakeClock:
         return sum(self.sleeps)
 
 
-@dataclass(frozen=True, slots=True)
-class RequestEvent:
-    upstream: str
-    method: str
-    redacted_url: str
-    status: int | None
-    elapsed_seconds: float
-    error: str | None
+class RecordingHooks:
+    """A :class:`ClientHook` keeping every event it is handed, in order, for tests to assert on.
 
-
-@dataclass(frozen=True, slots=True)
-class RetryEvent:
-    upstream: str
-    method: str
-    redacted_url: str
-    attempt: int
-    wait_seconds: float
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class GiveUpEvent:
-    upstream: str
-    method: str
-    redacted_url: str
-    attempts: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class BreakerTransitionEvent:
-    upstream: str
-    old_state: BreakerState
-    new_state: BreakerState
-
-
-class RecordingHooks(ClientHooks):
-    """Keeps every event in order, by kind, for tests to assert on."""
+    ``events`` holds them all; ``requests``, ``retries``, ``give_ups`` and ``transitions`` are the
+    events of one class each, still in order.
+    """
 
     def __init__(self) -> None:
-        self.requests: list[RequestEvent] = []
-        self.retries: list[RetryEvent] = []
-        self.give_ups: list[GiveUpEvent] = []
-        self.transitions: list[BreakerTransitionEvent] = []
+        self.events: list[ClientEvent] = []
 
-    def on_request(
-        self,
-        upstream: str,
-        method: str,
-        redacted_url: str,
-        status: int | None,
-        elapsed_seconds: float,
-        error: str | None,
-    ) -> None:
-        self.requests.append(RequestEvent(upstream, method, redacted_url, status, elapsed_seconds, error))
+    def __call__(self, event: ClientEvent, /) -> None:
+        self.events.append(event)
 
-    def on_retry(
-        self,
-        upstream: str,
-        method: str,
-        redacted_url: str,
-        attempt: int,
-        wait_seconds: float,
-        reason: str,
-    ) -> None:
-        self.retries.append(RetryEvent(upstream, method, redacted_url, attempt, wait_seconds, reason))
+    def of_type(self, kind: type[E]) -> list[E]:
+        """The recorded events of class ``kind``, in the order they happened."""
+        return [event for event in self.events if isinstance(event, kind)]
 
-    def on_give_up(self, upstream: str, method: str, redacted_url: str, attempts: int, reason: str) -> None:
-        self.give_ups.append(GiveUpEvent(upstream, method, redacted_url, attempts, reason))
+    @property
+    def requests(self) -> list[RequestEvent]:
+        return self.of_type(RequestEvent)
 
-    def on_breaker_transition(self, upstream: str, old_state: BreakerState, new_state: BreakerState) -> None:
-        self.transitions.append(BreakerTransitionEvent(upstream, old_state, new_state))
+    @property
+    def retries(self) -> list[RetryEvent]:
+        return self.of_type(RetryEvent)
+
+    @property
+    def give_ups(self) -> list[GiveUpEvent]:
+        return self.of_type(GiveUpEvent)
+
+    @property
+    def transitions(self) -> list[BreakerEvent]:
+        return self.of_type(BreakerEvent)
 
     def all_text(self) -> str:
         """Every recorded payload as one string, to assert a secret appears in none of them."""
-        events: list[object] = [*self.requests, *self.retries, *self.give_ups, *self.transitions]
-        return "\n".join(repr(event) for event in events)
+        return "\n".join(repr(event) for event in self.events)

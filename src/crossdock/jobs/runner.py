@@ -1,159 +1,219 @@
-"""Run registered jobs: once on demand, or on their schedules inside the serving process.
+"""The one runner: every run of every job, scheduled or started by hand, goes through :func:`run_job`.
 
-:func:`run_job` is the wrapper every runner uses: it refuses to start a job that is already
-running in this process, logs start and end with timing, records a ``job_runs`` row and never
-lets a failure escape a scheduled loop (the job waits for its next turn). Across processes on one
-host, ``crossdock serve`` lets only the worker holding the scheduler lock run the scheduler.
+``run_job`` refuses to start a job that is already running in this process for the same subject,
+writes the run record (``running`` first, then how it ended with the job's report), counts it in the
+metrics, logs start and end with timing, and saves the upstreams' breaker states. The scheduler never
+lets a failure escape its loop (the job waits for its next turn); the CLI and the Python API ask for
+the job's own exception back (``raise_errors=True``) so they report it exactly as raised.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-from sqlalchemy import select, update
-
 from crossdock.errors import CrossdockError, JobAlreadyRunningError
+from crossdock.jobs import records
 from crossdock.jobs.context import JobContext
-from crossdock.jobs.models import JobRun
-from crossdock.jobs.registry import JobSpec
-from crossdock.observability.metrics import JOB_RUNS
-from crossdock.storage import Database
+from crossdock.jobs.spec import JobSpec, Progress, RunReport, Schedule
+from crossdock.observability.metrics import JOB_RUNS, SYNC_RUNS
 
 logger = logging.getLogger(__name__)
 
-JobListener = Callable[[JobSpec, Mapping[str, Any]], Awaitable[None]]
-_locks: dict[str, asyncio.Lock] = {}
+JobListener = Callable[[JobSpec, "JobOutcome"], Awaitable[None]]
+_locks: dict[tuple[str, str | None], asyncio.Lock] = {}
 
 
 @dataclass(frozen=True, slots=True)
 class JobOutcome:
+    """How one run ended: ``outcome`` is ``failed``, ``success`` or a success variant of the job."""
+
     name: str
-    outcome: str  # success | failed
+    capability: str
+    run_id: int | None
+    outcome: str
     duration_seconds: float
+    changed: bool
     summary: Mapping[str, Any] | None
     error: str | None
+    result: Any = field(default=None, repr=False)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.outcome != "failed"
 
 
-def _lock(name: str) -> asyncio.Lock:
-    return _locks.setdefault(name, asyncio.Lock())
+def summary_of(result: Any) -> dict[str, Any]:
+    """A job's result as a JSON object (``as_dict()``, a dataclass or a mapping)."""
+    if hasattr(result, "as_dict"):
+        return records.jsonable(result.as_dict())
+    if dataclasses.is_dataclass(result) and not isinstance(result, type):
+        return records.jsonable(dataclasses.asdict(result))
+    if isinstance(result, Mapping):
+        return records.jsonable(result)
+    return {}
 
 
-async def _record(ctx: JobContext, **values: Any) -> int | None:
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, CrossdockError):
+        return exc.message
+    return f"unexpected {exc.__class__.__name__}: {exc}"
+
+
+async def _start(ctx: JobContext, spec: JobSpec, subject: str | None, trigger: str) -> int | None:
     try:
-        async with ctx.db.unit_of_work() as session:
-            run = JobRun(**values)
-            session.add(run)
-            await session.flush()
-            return run.id
+        return await records.start_run(
+            ctx.db,
+            capability=spec.capability,
+            job=spec.name,
+            subject=subject,
+            trigger=trigger,
+            started_at=datetime.now(UTC),
+        )
     except CrossdockError as exc:
-        logger.warning("could not record job run: %s", exc.message)
+        # The job may still do its work (a post to a platform); only its record is lost.
+        logger.warning("could not record the start of %s: %s", spec.name, exc.message)
         return None
 
 
-async def _finish(ctx: JobContext, run_id: int | None, **values: Any) -> None:
-    if run_id is None:
+async def _finish(ctx: JobContext, report: RunReport, duration: float, error: str | None) -> None:
+    if report.run_id is None:
         return
     try:
-        async with ctx.db.unit_of_work() as session:
-            await session.execute(update(JobRun).where(JobRun.id == run_id).values(**values))
+        await records.finish_run(
+            ctx.db,
+            report.run_id,
+            outcome="failed" if error is not None else report.outcome,
+            finished_at=datetime.now(UTC),
+            duration_seconds=duration,
+            attempts=report.attempts,
+            changed=report.changed,
+            details=report.details,
+            error=error,
+        )
     except CrossdockError as exc:
-        logger.warning("could not record job run: %s", exc.message)
+        logger.warning("could not record the end of run %d: %s", report.run_id, exc.message)
 
 
-async def run_job(ctx: JobContext, spec: JobSpec) -> JobOutcome:
-    """Run ``spec`` once now; raises :class:`JobAlreadyRunningError` if it is running already."""
-    lock = _lock(spec.name)
+async def run_job(
+    ctx: JobContext,
+    spec: JobSpec,
+    *,
+    params: Mapping[str, Any] | None = None,
+    trigger: str = "schedule",
+    progress: Progress | None = None,
+    raise_errors: bool = False,
+) -> JobOutcome:
+    """Run ``spec`` once now with ``params`` and record it.
+
+    Raises :class:`JobAlreadyRunningError` if the same job runs for the same subject in this process,
+    and whatever ``spec.check`` raises for unusable parameters (nothing is recorded then); with
+    ``raise_errors`` the job's exception is raised again after the failed run is recorded.
+    """
+    params = dict(params or {})
+    spec.check(ctx.settings, params)
+    subject = spec.subject_for(ctx.settings, params)
+    lock = _locks.setdefault((spec.name, subject), asyncio.Lock())
     if lock.locked():
-        raise JobAlreadyRunningError(f"job {spec.name} is already running; wait for it to finish")
+        target = f" for {subject}" if subject else ""
+        raise JobAlreadyRunningError(f"job {spec.name}{target} is already running; wait for it to finish")
     async with lock:
         started = time.monotonic()
-        run_id = await _record(ctx, job_name=spec.name, started_at=datetime.now(UTC), outcome="running")
-        logger.info("job started: %s", spec.name)
+        report = RunReport(params=params, trigger=trigger, progress=progress)
+        report.run_id = await _start(ctx, spec, subject, trigger)
+        logger.info("job started: %s%s (%s)", spec.name, f" {subject}" if subject else "", trigger)
         try:
-            summary = dict(await spec.function(ctx))
+            result = await spec.function(ctx, report)
         except Exception as exc:
             duration = time.monotonic() - started
-            message = (
-                exc.message
-                if isinstance(exc, CrossdockError)
-                else f"unexpected {exc.__class__.__name__}: {exc}"
-            )
+            message = _message(exc)
+            if report.attempts is None and isinstance(getattr(exc, "attempts", None), int):
+                report.attempts = exc.attempts  # type: ignore[attr-defined]
             if not isinstance(exc, CrossdockError):
                 logger.exception("job crashed: %s", spec.name)
             logger.error("job failed: %s after %.3fs: %s", spec.name, duration, message)
-            await _finish(
-                ctx,
-                run_id,
-                outcome="failed",
-                finished_at=datetime.now(UTC),
-                duration_seconds=duration,
-                error=message[:2000],
-            )
-            JOB_RUNS.labels(spec.name, "failed").inc()
+            await _finish(ctx, report, duration, message)
+            _count(spec, "failed")
             await ctx.save_upstream_states()
-            return JobOutcome(spec.name, "failed", duration, None, message)
+            if raise_errors:
+                raise
+            return JobOutcome(
+                spec.name, spec.capability, report.run_id, "failed", duration, False, None, message
+            )
         duration = time.monotonic() - started
-        # Round-trip through JSON so the stored summary is exactly what a reader gets back.
-        stored = orjson.loads(orjson.dumps(summary, default=str))
-        await _finish(
-            ctx,
-            run_id,
-            outcome="success",
-            finished_at=datetime.now(UTC),
-            duration_seconds=duration,
-            summary=stored,
-        )
-        JOB_RUNS.labels(spec.name, "success").inc()
+        await _finish(ctx, report, duration, None)
+        _count(spec, report.outcome)
         await ctx.save_upstream_states()
-        logger.info("job finished: %s in %.3fs", spec.name, duration)
-        return JobOutcome(spec.name, "success", duration, stored, None)
+        logger.info("job finished: %s in %.3fs (%s)", spec.name, duration, report.outcome)
+        return JobOutcome(
+            spec.name,
+            spec.capability,
+            report.run_id,
+            report.outcome,
+            duration,
+            report.changed,
+            summary_of(result),
+            None,
+            result,
+        )
+
+
+def _count(spec: JobSpec, outcome: str) -> None:
+    JOB_RUNS.labels(spec.name, outcome).inc()
+    SYNC_RUNS.labels(spec.capability, outcome).inc()
 
 
 class InProcessScheduler:
-    """Runs each scheduled job every ``interval`` seconds on the current event loop.
+    """Runs each scheduled instance of each job every ``every`` seconds on the current event loop.
 
-    A job starts at once, then waits its interval after each run ends (so a slow run never
-    overlaps the next). Listeners are awaited after each successful run (the API uses one to
-    rebuild its read model right away).
+    An instance starts at once, then waits its interval after each run ends (so a slow run never
+    overlaps the next). Listeners are awaited after each run (the API uses one to refresh read
+    models right away).
     """
 
     def __init__(self, ctx: JobContext, specs: Sequence[JobSpec]) -> None:
         self.ctx = ctx
-        self.specs = [spec for spec in specs if spec.interval_for(ctx.settings) is not None]
+        self.instances: list[tuple[JobSpec, Schedule]] = [
+            (spec, schedule) for spec in specs for schedule in spec.schedules(ctx.settings)
+        ]
         self._listeners: list[JobListener] = []
         self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def specs(self) -> list[JobSpec]:
+        """The scheduled jobs, each once."""
+        return list({spec.name: spec for spec, _schedule in self.instances}.values())
 
     def add_listener(self, listener: JobListener) -> None:
         self._listeners.append(listener)
 
     def start(self) -> None:
-        for spec in self.specs:
-            self._tasks.append(asyncio.create_task(self._loop(spec), name=f"job:{spec.name}"))
+        for spec, schedule in self.instances:
+            self._tasks.append(asyncio.create_task(self._loop(spec, schedule), name=f"job:{spec.name}"))
 
-    async def _loop(self, spec: JobSpec) -> None:
-        interval = spec.interval_for(self.ctx.settings)
-        assert interval is not None
+    async def _loop(self, spec: JobSpec, schedule: Schedule) -> None:
         while True:
             try:
-                outcome = await run_job(self.ctx, spec)
+                outcome = await run_job(self.ctx, spec, params=schedule.params, trigger="schedule")
             except JobAlreadyRunningError as exc:
                 logger.info("job skipped: %s", exc.message)
+            except CrossdockError as exc:
+                # Refused by the job's check (settings that cannot work): say so on every turn.
+                logger.error("job not started: %s: %s", spec.name, exc.message)
             else:
-                if outcome.summary is not None:
-                    for listener in self._listeners:
-                        try:
-                            await listener(spec, outcome.summary)
-                        except Exception:
-                            logger.exception("job listener failed after %s", spec.name)
-            await asyncio.sleep(interval)
+                for listener in self._listeners:
+                    try:
+                        await listener(spec, outcome)
+                    except Exception:
+                        logger.exception("job listener failed after %s", spec.name)
+            await asyncio.sleep(schedule.every)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -162,18 +222,3 @@ class InProcessScheduler:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
-
-
-async def last_runs(db: Database, names: Sequence[str]) -> dict[str, JobRun]:
-    """The latest recorded run of each named job."""
-    result: dict[str, JobRun] = {}
-    async with db.reader() as session:
-        for name in names:
-            run = (
-                await session.execute(
-                    select(JobRun).where(JobRun.job_name == name).order_by(JobRun.id.desc()).limit(1)
-                )
-            ).scalar_one_or_none()
-            if run is not None:
-                result[name] = run
-    return result

@@ -1,18 +1,15 @@
-"""``crossdock marketplace ...``: sync the provider's feed now, list recorded sync runs."""
+"""``crossdock marketplace ...``: sync the provider's feed now, list recorded sync runs (thin)."""
 
 from __future__ import annotations
 
-import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from crossdock.cli.common import load_settings, run_with_database
+from crossdock.cli.common import echo_json, load_settings, run_job_now, run_with_database
 from crossdock.cli.errors import cli_errors
 from crossdock.cli.progress import CliProgress
-from crossdock.jobs.context import JobContext
-from crossdock.marketplace import service
-from crossdock.marketplace.jobs import UPSTREAM
+from crossdock.marketplace import jobs, service
 from crossdock.marketplace.schemas import SyncRunRead
 from crossdock.storage import Database
 
@@ -32,27 +29,12 @@ def sync(
     """Fetch the provider's feed once now and store it; exit code != 0 if the sync failed."""
     with cli_errors():
         settings = load_settings()
-
-        async def work(db: Database) -> service.SyncSummary:
-            ctx = JobContext(settings=settings, db=db)
-            try:
-                with CliProgress() as progress:
-                    return await service.sync_marketplace(
-                        db=db,
-                        client=ctx.client(UPSTREAM),
-                        provider=settings.marketplace.provider_name,
-                        feed_url=str(settings.marketplace.provider_url),
-                        max_feed_bytes=settings.marketplace.max_feed_bytes,
-                        force_parse=full,
-                        progress=progress,
-                    )
-            finally:
-                await ctx.save_upstream_states()
-                await ctx.aclose()
-
-        summary = run_with_database(settings, work, migrate=True)
+        with CliProgress() as progress:
+            outcome = run_job_now(settings, jobs.SYNC, params={"full": full}, progress=progress)
+    summary = outcome.result
+    assert isinstance(summary, service.SyncSummary)
     if as_json:
-        typer.echo(orjson.dumps(summary.as_dict(), option=orjson.OPT_INDENT_2).decode())
+        echo_json(summary.as_dict())
         return
     table = Table(title=f"Marketplace sync #{summary.run_id} ({summary.provider})", show_header=False)
     for key, value in summary.as_dict().items():
@@ -71,13 +53,11 @@ def runs(
         settings = load_settings()
 
         async def work(db: Database) -> list[SyncRunRead]:
-            return [SyncRunRead.model_validate(run) for run in await service.list_runs(db=db, limit=limit)]
+            return [SyncRunRead.from_run(run) for run in await service.list_sync_runs(db=db, limit=limit)]
 
         rows = run_with_database(settings, work, migrate=True)
     if as_json:
-        typer.echo(
-            orjson.dumps([row.model_dump(mode="json") for row in rows], option=orjson.OPT_INDENT_2).decode()
-        )
+        echo_json([row.model_dump(mode="json") for row in rows])
         return
     table = Table(title="Marketplace sync runs")
     for column in ("id", "started", "outcome", "seen", "ins", "upd", "same", "rej", "left", "secs", "error"):

@@ -1,32 +1,43 @@
-"""Job functions of the marketplace capability (registered in :mod:`crossdock.jobs.registry`)."""
+"""Jobs of the marketplace capability: the feed sync, on ``CROSSDOCK_MARKETPLACE_SYNC_INTERVAL``."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from crossdock.marketplace import service
-from crossdock.observability.metrics import SYNC_RUNS
-
-if TYPE_CHECKING:
-    from crossdock.jobs.context import JobContext
-
-UPSTREAM = "marketplace"
+from crossdock.config import Settings
+from crossdock.jobs.context import JobContext
+from crossdock.jobs.spec import JobSpec, RunReport, Schedule
+from crossdock.marketplace import provider, service
+from crossdock.marketplace.settings import MarketplaceSettings
 
 
-async def sync_feed(ctx: JobContext) -> Mapping[str, Any]:
-    """Sync the provider's feed once; the summary says what changed."""
-    settings = ctx.settings.marketplace
-    try:
-        summary = await service.sync_marketplace(
-            db=ctx.db,
-            client=ctx.client(UPSTREAM),
-            provider=settings.provider_name,
-            feed_url=str(settings.provider_url),
-            max_feed_bytes=settings.max_feed_bytes,
-        )
-    except Exception:
-        SYNC_RUNS.labels("marketplace", "failed").inc()
-        raise
-    SYNC_RUNS.labels("marketplace", "success").inc()
-    return summary.as_dict()
+async def sync_feed(ctx: JobContext, run: RunReport) -> service.SyncSummary:
+    """Sync the provider's feed once (``full``: parse even a byte-identical feed)."""
+    return await service.sync_marketplace(
+        db=ctx.db,
+        client=ctx.client(provider.UPSTREAM, provider.build_client),
+        settings=ctx.settings.of(MarketplaceSettings),
+        force_parse=bool(run.params.get("full", False)),
+        progress=run.progress,
+        report=run,
+    )
+
+
+def _schedules(settings: Settings) -> Sequence[Schedule]:
+    group = settings.of(MarketplaceSettings)
+    return [Schedule(group.sync_interval)] if group.sync_enabled else []
+
+
+def _provider(settings: Settings, params: Mapping[str, Any]) -> str:
+    return settings.of(MarketplaceSettings).provider_name
+
+
+SYNC = JobSpec(
+    name=service.SYNC_JOB,
+    capability=service.CAPABILITY,
+    function=sync_feed,
+    schedules=_schedules,
+    subject=_provider,
+    description="Fetch the marketplace provider's feed and store every plan (CROSSDOCK_MARKETPLACE_*).",
+)

@@ -1,10 +1,13 @@
-"""Tables of the marketplace capability: every plan (session) ever seen, and every sync run."""
+"""Tables of the marketplace capability: every plan (session) ever seen.
+
+Its sync runs are kept in the core's run record (``runs``, capability ``marketplace``).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crossdock.storage.metadata import Base
@@ -43,29 +46,3 @@ class Plan(Base):
     zones: Mapped[list[dict[str, str]]] = mapped_column(JSON)  # zone attributes exactly as sent
 
     __table_args__ = (Index("ix_marketplace_plans_provider_base_event", "provider", "base_event_id"),)
-
-
-class SyncRun(Base):
-    """One attempt to sync the provider's feed, whatever its outcome."""
-
-    __tablename__ = "marketplace_sync_runs"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    provider: Mapped[str] = mapped_column(String(32))
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    outcome: Mapped[str] = mapped_column(String(16))  # running | success | failed
-    seen: Mapped[int] = mapped_column(Integer, default=0)
-    inserted: Mapped[int] = mapped_column(Integer, default=0)
-    updated: Mapped[int] = mapped_column(Integer, default=0)
-    unchanged: Mapped[int] = mapped_column(Integer, default=0)
-    rejected: Mapped[int] = mapped_column(Integer, default=0)
-    left_feed: Mapped[int] = mapped_column(Integer, default=0)
-    changed: Mapped[bool] = mapped_column(Boolean, default=False)
-    duration_seconds: Mapped[float | None] = mapped_column(Float)
-    feed_bytes: Mapped[int | None] = mapped_column(Integer)
-    feed_sha256: Mapped[str | None] = mapped_column(String(64))
-    attempts: Mapped[int | None] = mapped_column(Integer)
-    error: Mapped[str | None] = mapped_column(Text)
-
-    __table_args__ = (Index("ix_marketplace_sync_runs_provider_id", "provider", "id"),)

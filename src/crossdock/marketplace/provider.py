@@ -1,4 +1,8 @@
-"""The marketplace provider's wire format: a streaming parser for its XML feed of plans.
+"""The marketplace provider's API: its client, the feed download, and a streaming parser for its XML.
+
+:data:`UPSTREAM` names the provider for the resilient client (breaker, metrics, logs);
+:func:`build_client` makes that client from the settings and :func:`download_feed` streams the feed
+into a file. The rest of this module is the wire format, parsed without I/O.
 
 Two namings of one format are accepted:
 
@@ -8,7 +12,7 @@ Two namings of one format are accepted:
   ``plan_end_date`` (the newer naming).
 
 The parser streams (lxml ``iterparse``, clearing every element once used) so memory stays flat
-whatever the feed size. It knows nothing of storage: it yields one :class:`SessionPayload` per
+whatever the feed size. The parser knows nothing of storage: it yields one :class:`SessionPayload` per
 session, a :class:`SessionDigest` when the caller already holds a session with the same digest
 (so unchanged sessions cost no Python-level work), or a :class:`RejectedSession` for a record that
 cannot be used. A body that is not the provider's XML as a whole raises
@@ -24,11 +28,16 @@ from dataclasses import dataclass
 from datetime import UTC as _UTC
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 from lxml import etree
 
+from crossdock.config import Settings
 from crossdock.errors import ProviderDataError
+from crossdock.httpclient import ClientHook, DownloadResult, ResilientClient
+from crossdock.marketplace.settings import MarketplaceSettings
+
+UPSTREAM = "marketplace"
 
 ROOT_TAGS = frozenset({"eventList", "planList"})
 BASE_TAGS = frozenset({"base_event", "base_plan"})
@@ -249,4 +258,29 @@ def _session_item(
         zones=zones,
         min_price=min_price,
         max_price=max_price,
+    )
+
+
+def build_client(settings: Settings, hooks: ClientHook) -> ResilientClient:
+    """The provider's client: timeouts, retries, breaker and rate limit from ``CROSSDOCK_HTTP_*``."""
+    return ResilientClient.from_settings(UPSTREAM, settings.http, hooks=hooks)
+
+
+DownloadProgress = Callable[[int, int | None], None]
+
+
+async def download_feed(
+    client: ResilientClient,
+    settings: MarketplaceSettings,
+    dest: IO[bytes],
+    *,
+    on_progress: DownloadProgress | None = None,
+) -> DownloadResult:
+    """Stream the provider's current feed into ``dest`` (hashed as it arrives), within the size limit."""
+    return await client.download(
+        "GET",
+        str(settings.provider_url),
+        dest=dest,
+        on_progress=on_progress,
+        max_bytes=settings.max_feed_bytes,
     )

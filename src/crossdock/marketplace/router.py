@@ -1,8 +1,8 @@
 """HTTP routes of the marketplace capability (thin: parse, call the service, format).
 
-``GET /search`` is normally answered by the ASGI hot path in :mod:`crossdock.api.asgi`; this route
-documents the contract in ``/openapi.json`` and answers when the hot path is disabled, through the
-same function.
+``GET /search`` is normally answered by the ASGI fast path (:mod:`crossdock.marketplace.fastpath`);
+this route documents the contract in ``/openapi.json`` and answers when the fast path is disabled,
+through the same function.
 """
 
 from __future__ import annotations
@@ -12,14 +12,20 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from crossdock.api.asgi import search_from_query_string
-from crossdock.api.state import ServiceState, get_state
+from crossdock.api.state import AppStateDep, runtime_of
 from crossdock.marketplace import service
+from crossdock.marketplace.runtime import MarketplaceRuntime
 from crossdock.marketplace.schemas import ErrorResponse, SearchResponse, SyncRunPage, SyncRunRead
+from crossdock.marketplace.search import answer_query
 
-router = APIRouter()
+router = APIRouter(tags=["marketplace"])
 
-State = Annotated[ServiceState, Depends(get_state)]
+
+def _runtime(request: Request) -> MarketplaceRuntime:
+    return runtime_of(request, service.CAPABILITY, MarketplaceRuntime)
+
+
+Runtime = Annotated[MarketplaceRuntime, Depends(_runtime)]
 
 
 @router.get(
@@ -37,11 +43,10 @@ State = Annotated[ServiceState, Depends(get_state)]
         },
         500: {"model": ErrorResponse, "description": "Generic error"},
     },
-    tags=["marketplace"],
 )
 async def search_events(
     request: Request,
-    state: State,
+    runtime: Runtime,
     starts_at: Annotated[
         str | None,
         Query(
@@ -57,14 +62,14 @@ async def search_events(
         ),
     ] = None,
 ) -> Response:
-    status, body = search_from_query_string(state.holder, request.scope["query_string"])
+    status, body = answer_query(runtime.holder, request.scope["query_string"])
     return Response(body, status_code=status, media_type="application/json")
 
 
-@router.get("/marketplace/runs", response_model=SyncRunPage, tags=["marketplace"], summary="Recent sync runs")
+@router.get("/marketplace/runs", response_model=SyncRunPage, summary="Recent sync runs")
 async def list_sync_runs(
-    state: State,
+    state: AppStateDep,
     limit: Annotated[int, Query(ge=1, le=500, description="How many runs, newest first")] = 20,
 ) -> SyncRunPage:
-    runs = await service.list_runs(db=state.db, limit=limit)
-    return SyncRunPage(runs=[SyncRunRead.model_validate(run) for run in runs])
+    runs = await service.list_sync_runs(db=state.db, limit=limit)
+    return SyncRunPage(runs=[SyncRunRead.from_run(run) for run in runs])

@@ -1,7 +1,8 @@
 """Pydantic I/O models of the marketplace API: the ``/search`` contract and sync-run listings.
 
 The ``/search`` models mirror ``openapi.yaml`` of the provider challenge field by field (names,
-formats, nullability, descriptions); the hot path serializes the same shape without them.
+formats, nullability, descriptions); the hot path serializes the same shape without them. Sync runs
+are the core's run records of this capability, shown with their counts as columns.
 """
 
 from __future__ import annotations
@@ -9,7 +10,11 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from crossdock.jobs.models import RunRecord
+
+COUNTS = ("seen", "inserted", "updated", "unchanged", "rejected", "left_feed")
 
 
 class EventSummary(BaseModel):
@@ -47,8 +52,6 @@ class ErrorResponse(BaseModel):
 class SyncRunRead(BaseModel):
     """One recorded sync run."""
 
-    model_config = ConfigDict(from_attributes=True)
-
     id: int
     provider: str
     started_at: datetime
@@ -65,6 +68,24 @@ class SyncRunRead(BaseModel):
     feed_bytes: int | None
     attempts: int | None
     error: str | None
+
+    @classmethod
+    def from_run(cls, run: RunRecord) -> SyncRunRead:
+        """The sync run view of a run record of ``marketplace.sync``."""
+        details = run.details or {}
+        return cls(
+            id=run.id,
+            provider=run.subject or "",
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            outcome=run.outcome,
+            changed=run.changed,
+            duration_seconds=run.duration_seconds,
+            feed_bytes=details.get("feed_bytes") or None,
+            attempts=run.attempts,
+            error=run.error,
+            **{name: int(details.get(name, 0)) for name in COUNTS},
+        )
 
 
 class SyncRunPage(BaseModel):

@@ -18,7 +18,7 @@ from prometheus_client import (
 )
 from prometheus_client import multiprocess as prometheus_multiprocess
 
-from crossdock.httpclient import ClientHooks
+from crossdock.httpclient import BreakerEvent, ClientEvent, GiveUpEvent, RequestEvent, RetryEvent
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BREAKER_STATES = ("closed", "open", "half_open")
@@ -62,32 +62,22 @@ BREAKER_STATE = Gauge(
 )
 
 
-class MetricsHooks(ClientHooks):
-    """Counts upstream attempts, retries, give-ups and breaker transitions."""
+class MetricsHook:
+    """Counts upstream attempts, retries, give-ups and breaker transitions; keeps the breaker-state gauge."""
 
-    def on_request(
-        self,
-        upstream: str,
-        method: str,
-        url: str,
-        status: int | None,
-        elapsed_seconds: float,
-        error: str | None,
-    ) -> None:
-        UPSTREAM_REQUESTS.labels(upstream, str(status) if status is not None else (error or "error")).inc()
-
-    def on_retry(
-        self, upstream: str, method: str, url: str, attempt: int, wait_seconds: float, reason: str
-    ) -> None:
-        UPSTREAM_RETRIES.labels(upstream).inc()
-
-    def on_give_up(self, upstream: str, method: str, url: str, attempts: int, reason: str) -> None:
-        UPSTREAM_GIVE_UPS.labels(upstream).inc()
-
-    def on_breaker_transition(self, upstream: str, old_state: str, new_state: str) -> None:
-        BREAKER_TRANSITIONS.labels(upstream, new_state).inc()
-        for state in BREAKER_STATES:
-            BREAKER_STATE.labels(upstream, state).set(1 if state == new_state else 0)
+    def __call__(self, event: ClientEvent, /) -> None:
+        match event:
+            case RequestEvent():
+                status = str(event.status) if event.status is not None else (event.error or "error")
+                UPSTREAM_REQUESTS.labels(event.upstream, status).inc()
+            case RetryEvent():
+                UPSTREAM_RETRIES.labels(event.upstream).inc()
+            case GiveUpEvent():
+                UPSTREAM_GIVE_UPS.labels(event.upstream).inc()
+            case BreakerEvent():
+                BREAKER_TRANSITIONS.labels(event.upstream, event.new_state).inc()
+                for state in BREAKER_STATES:
+                    BREAKER_STATE.labels(event.upstream, state).set(1 if state == event.new_state else 0)
 
 
 def render_metrics() -> tuple[bytes, str]:

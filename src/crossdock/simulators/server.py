@@ -68,8 +68,8 @@ def serve_simulator(
     host: str,
     port: int,
     *,
-    name: str = "marketplace simulator",
-    path: str = "/api/events",
+    name: str,
+    path: str,
 ) -> None:
     """Serve ``app_factory_target`` (``module:factory``) on ``host:port`` until SIGINT or SIGTERM.
 

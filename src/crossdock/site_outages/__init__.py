@@ -11,5 +11,12 @@ from crossdock.site_outages.service import (
     process_site_outages_sync,
     select_site_outages,
 )
+from crossdock.site_outages.settings import SiteOutagesSettings
 
-__all__ = ["SiteOutagesResult", "process_site_outages", "process_site_outages_sync", "select_site_outages"]
+__all__ = [
+    "SiteOutagesResult",
+    "SiteOutagesSettings",
+    "process_site_outages",
+    "process_site_outages_sync",
+    "select_site_outages",
+]

@@ -6,13 +6,15 @@ from pathlib import Path
 
 import orjson
 import typer
+from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
-from crossdock.cli.common import load_settings, run_with_database
+from crossdock.cli.common import echo_json, load_settings, run_job_now, run_with_database
 from crossdock.cli.errors import cli_errors
-from crossdock.errors import CrossdockError, UpstreamError
-from crossdock.site_outages import service
+from crossdock.site_outages import jobs, service
+from crossdock.site_outages.schemas import SiteOutagesRunRead
+from crossdock.site_outages.settings import SiteOutagesSettings
 from crossdock.storage import Database
 
 app = typer.Typer(
@@ -33,39 +35,18 @@ def _process(
 ) -> None:
     with cli_errors():
         settings = load_settings()
-        cutoff = since or settings.krakenflex.since
-        service.parse_since(cutoff)  # bad usage fails before any request
-
-        async def work(db: Database) -> service.SiteOutagesResult:
-            async with service.build_client(settings.krakenflex, settings.http, api_key=api_key) as client:
-                try:
-                    return await service.process_site_outages(
-                        client=client,
-                        site_id=site_id,
-                        since=cutoff,
-                        dry_run=dry_run,
-                        skip_empty=skip_empty,
-                        db=db,
-                    )
-                except UpstreamError as exc:
-                    said = exc.upstream_message
-                    upstream_says = f' (upstream said: "{said}")' if said and said not in exc.message else ""
-                    exc.message = f"site {site_id}: {exc.message}{upstream_says}"
-                    raise
-                except CrossdockError as exc:
-                    exc.message = f"site {site_id}: {exc.message}"
-                    raise
-
-        result = run_with_database(settings, work, migrate=True)
+        if api_key:
+            group = settings.of(SiteOutagesSettings)
+            settings = settings.with_groups(group.model_copy(update={"api_key": SecretStr(api_key)}))
+        params = {"site_id": site_id, "since": since, "dry_run": dry_run, "skip_empty": skip_empty}
+        outcome = run_job_now(settings, jobs.PROCESS, params=params)
+    result = outcome.result
+    assert isinstance(result, service.SiteOutagesResult)
     payload = orjson.dumps(result.payload, option=orjson.OPT_INDENT_2)
     if output is not None:
         output.write_bytes(payload + b"\n")
     if as_json:
-        typer.echo(
-            orjson.dumps(
-                result.as_dict(with_payload=dry_run and output is None), option=orjson.OPT_INDENT_2
-            ).decode()
-        )
+        echo_json(result.as_dict(with_payload=dry_run and output is None))
         return
     if dry_run and output is None:
         typer.echo(payload.decode())
@@ -83,14 +64,15 @@ def _process(
 
 
 SINCE_HELP = (
-    "Cut-off (RFC 3339 with offset); outages that began before are dropped [env CROSSDOCK_KRAKENFLEX_SINCE]."
+    "Cut-off (RFC 3339 with offset); outages that began before are dropped "
+    "(env CROSSDOCK_SITE_OUTAGES_SINCE)."
 )
 
 
 @app.command("process")
 def process(
     site_id: str = typer.Argument(..., help="The site's id, e.g. norwich-pear-tree."),
-    since: str = typer.Option(None, help=SINCE_HELP.replace("[", "(").replace("]", ")")),
+    since: str = typer.Option(None, help=SINCE_HELP),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Compute and print (or write) the payload; post nothing."
     ),
@@ -98,7 +80,7 @@ def process(
     skip_empty: bool = typer.Option(False, "--skip-empty", help="Post nothing when no outage is kept."),
     as_json: bool = typer.Option(False, "--json", help="Print a machine-readable summary."),
     api_key: str = typer.Option(
-        None, "--api-key", help="The platform's key (default: CROSSDOCK_KRAKENFLEX_API_KEY)."
+        None, "--api-key", help="The platform's key (default: CROSSDOCK_SITE_OUTAGES_API_KEY)."
     ),
 ) -> None:
     """Fetch outages and site info, keep the site's outages since the cut-off, post them back."""
@@ -113,6 +95,9 @@ def process(
     )
 
 
+RUN_COLUMNS = ("id", "site_id", "started_at", "outcome", "fetched", "kept", "posted", "attempts", "error")
+
+
 @app.command("runs")
 def runs(
     limit: int = typer.Option(20, min=1, max=500, help="How many runs, newest first."),
@@ -122,50 +107,18 @@ def runs(
     with cli_errors():
         settings = load_settings()
 
-        async def work(db: Database) -> list[dict[str, object]]:
-            return [
-                {
-                    column: getattr(run, column)
-                    for column in (
-                        "id",
-                        "site_id",
-                        "started_at",
-                        "outcome",
-                        "fetched",
-                        "kept",
-                        "posted",
-                        "attempts",
-                        "payload_sha256",
-                        "error",
-                    )
-                }
-                for run in await service.list_runs(db=db, limit=limit)
-            ]
+        async def work(db: Database) -> list[SiteOutagesRunRead]:
+            return [SiteOutagesRunRead.from_run(run) for run in await service.list_runs(db=db, limit=limit)]
 
         rows = run_with_database(settings, work, migrate=True)
     if as_json:
-        typer.echo(orjson.dumps(rows, option=orjson.OPT_INDENT_2, default=str).decode())
+        echo_json([row.model_dump() for row in rows])
         return
     table = Table(title="Site-outages runs")
     for column in ("id", "site", "started", "outcome", "fetched", "kept", "posted", "attempts", "error"):
         table.add_column(column)
     for row in rows:
-        table.add_row(
-            *(
-                str(row[k] or "")
-                for k in (
-                    "id",
-                    "site_id",
-                    "started_at",
-                    "outcome",
-                    "fetched",
-                    "kept",
-                    "posted",
-                    "attempts",
-                    "error",
-                )
-            )
-        )
+        table.add_row(*(str(getattr(row, name) or "") for name in RUN_COLUMNS))
     console.print(table)
 
 
@@ -175,7 +128,7 @@ compat = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 @compat.command()
 def process_outages(
     site_name: str = typer.Option("norwich-pear-tree", "--site-name", help="The site's id."),
-    since: str = typer.Option(None, help=SINCE_HELP.replace("[", "(").replace("]", ")")),
+    since: str = typer.Option(None, help=SINCE_HELP),
     dry_run: bool = typer.Option(False, "--dry-run", help="Compute and print the payload; post nothing."),
     as_json: bool = typer.Option(False, "--json", help="Print a machine-readable summary."),
 ) -> None:

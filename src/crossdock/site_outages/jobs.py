@@ -1,36 +1,46 @@
-"""Job functions of the site-outages capability (registered in :mod:`crossdock.jobs.registry`)."""
+"""Jobs of the site-outages capability: process one site, scheduled once per configured site."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from crossdock.errors import CrossdockError
-from crossdock.site_outages import service
+from crossdock.config import Settings
+from crossdock.jobs.context import JobContext
+from crossdock.jobs.spec import JobSpec, RunReport, Schedule
+from crossdock.site_outages import provider, service
+from crossdock.site_outages.settings import SiteOutagesSettings
 
-if TYPE_CHECKING:
-    from crossdock.jobs.context import JobContext
+
+async def process_site(ctx: JobContext, run: RunReport) -> service.SiteOutagesResult:
+    """Post one site's outages (params: ``site_id``; optional ``since``, ``dry_run``, ``skip_empty``)."""
+    return await service.process_site_outages(
+        client=ctx.client(provider.UPSTREAM, provider.build_client),
+        settings=ctx.settings.of(SiteOutagesSettings),
+        site_id=str(run.params["site_id"]),
+        since=run.params.get("since"),
+        dry_run=bool(run.params.get("dry_run", False)),
+        skip_empty=bool(run.params.get("skip_empty", False)),
+        report=run,
+    )
 
 
-async def process_configured_sites(ctx: JobContext) -> Mapping[str, Any]:
-    """Process every site of CROSSDOCK_KRAKENFLEX_SITES; one failing site never stops the others.
+def _schedules(settings: Settings) -> Sequence[Schedule]:
+    group = settings.of(SiteOutagesSettings)
+    return [Schedule(group.interval, {"site_id": site}) for site in group.site_ids]
 
-    Raises after all sites ran if any failed, so the run is recorded as failed with each reason.
-    """
-    settings = ctx.settings.krakenflex
-    results: dict[str, Any] = {}
-    failures: list[str] = []
-    async with service.build_client(settings, ctx.settings.http) as client:
-        for site_id in settings.site_ids:
-            try:
-                result = await service.process_site_outages(
-                    client=client, site_id=site_id, since=settings.since, db=ctx.db
-                )
-            except CrossdockError as exc:
-                failures.append(f"site {site_id}: {exc.message}")
-                results[site_id] = {"outcome": "failed"}
-            else:
-                results[site_id] = result.as_dict()
-    if failures:
-        raise CrossdockError("; ".join(failures))
-    return {"sites": results}
+
+def _site(settings: Settings, params: Mapping[str, Any]) -> str | None:
+    site = params.get("site_id")
+    return None if site is None else str(site)
+
+
+PROCESS = JobSpec(
+    name=service.PROCESS_JOB,
+    capability=service.CAPABILITY,
+    function=process_site,
+    schedules=_schedules,
+    subject=_site,
+    check=service.check_run,
+    description="Post each configured site's outages to the platform (CROSSDOCK_SITE_OUTAGES_SITES).",
+)

@@ -1,7 +1,9 @@
-"""The energy platform's outages API: wire payloads and the calls, through the resilient client.
+"""The energy platform's outages API: its client, wire payloads and the three calls of ``api.yaml``.
 
-Knows the three endpoints of ``api.yaml``; knows nothing of storage or the CLI. The POST is declared
-idempotent: it carries the complete set for a site, so sending it twice has the same effect.
+:data:`UPSTREAM` names the platform for the resilient client (breaker, metrics, logs);
+:func:`build_client` makes that client from the settings and refuses to without an API key. Knows
+nothing of storage or the CLI. The POST is declared idempotent: it carries the complete set for a
+site, so sending it twice has the same effect.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from crossdock.errors import ProviderDataError
-from crossdock.httpclient import ResilientClient
+from crossdock.config import Settings
+from crossdock.errors import ConfigurationError, ProviderDataError
+from crossdock.httpclient import ClientHook, ResilientClient, attempts_of
+from crossdock.site_outages.settings import SiteOutagesSettings
 
 UPSTREAM = "krakenflex"
 
@@ -29,7 +33,7 @@ class OutagePayload(BaseModel):
 
     @classmethod
     def from_wire(cls, raw: dict[str, Any]) -> OutagePayload:
-        return cls(id=raw["id"], begin=raw["begin"], end=raw["end"], begin_at=_instant(raw["begin"]))
+        return cls(id=raw["id"], begin=raw["begin"], end=raw["end"], begin_at=instant(raw["begin"]))
 
 
 class DevicePayload(BaseModel):
@@ -61,7 +65,30 @@ class EnhancedOutagePayload(BaseModel):
 _RAW_OUTAGES = TypeAdapter(list[dict[str, Any]])
 
 
-def _instant(text: str) -> datetime:
+def api_key_of(settings: SiteOutagesSettings) -> str:
+    """The platform's key; raises :class:`ConfigurationError` saying what to set when there is none."""
+    key = settings.api_key.get_secret_value() if settings.api_key else ""
+    if not key:
+        raise ConfigurationError(
+            "no API key for the energy platform: set CROSSDOCK_SITE_OUTAGES_API_KEY (formerly "
+            "CROSSDOCK_KRAKENFLEX_API_KEY) or pass --api-key"
+        )
+    return key
+
+
+def build_client(settings: Settings, hooks: ClientHook) -> ResilientClient:
+    """The platform's client (its key registered as a secret); no key, no client."""
+    group = settings.of(SiteOutagesSettings)
+    return ResilientClient.from_settings(
+        UPSTREAM,
+        settings.http,
+        base_url=str(group.base_url).rstrip("/") + "/",
+        secret_headers={"x-api-key": api_key_of(group)},
+        hooks=hooks,
+    )
+
+
+def instant(text: str) -> datetime:
     """An RFC 3339 date-time as a timezone-aware instant (any offset, any precision)."""
     value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     if value.tzinfo is None:
@@ -86,12 +113,12 @@ def parse_site_info(body: bytes) -> SiteInfoPayload:
 
 async def fetch_outages(client: ResilientClient) -> tuple[list[OutagePayload], int]:
     response = await client.request("GET", "outages")
-    return parse_outages(response.content), response.extensions.get("crossdock_attempts", 1)
+    return parse_outages(response.content), attempts_of(response)
 
 
 async def fetch_site_info(client: ResilientClient, site_id: str) -> tuple[SiteInfoPayload, int]:
     response = await client.request("GET", f"site-info/{site_id}")
-    return parse_site_info(response.content), response.extensions.get("crossdock_attempts", 1)
+    return parse_site_info(response.content), attempts_of(response)
 
 
 async def post_site_outages(
@@ -103,5 +130,4 @@ async def post_site_outages(
         json=[outage.model_dump() for outage in outages],
         idempotent=True,  # the complete set for the site: posting it again changes nothing
     )
-    attempts: int = response.extensions.get("crossdock_attempts", 1)
-    return attempts
+    return attempts_of(response)

@@ -2,7 +2,9 @@
 
 :func:`select_site_outages` is the pure rule (no I/O): keep the outages of the site's devices that
 began at or after the cut-off, in source order, with the device's name. :func:`process_site_outages`
-fetches, selects and posts through the resilient client, and records the run when given a database.
+fetches, selects and posts through the resilient client; the CLI and the scheduled job run it through
+the core's runner (which records the run), the Python API (:func:`process_site_outages_sync`) calls
+it directly.
 """
 
 from __future__ import annotations
@@ -11,24 +13,29 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select
 
-from crossdock.config import HttpSettings, KrakenflexSettings
-from crossdock.errors import ConfigurationError, CrossdockError, InvalidInputError
+from crossdock.config import HttpSettings, Settings
+from crossdock.errors import CrossdockError, InvalidInputError, UpstreamError
 from crossdock.httpclient import ResilientClient
+from crossdock.jobs import records
+from crossdock.jobs.models import RunRecord
+from crossdock.jobs.spec import RunReport
 from crossdock.observability.hooks import default_client_hooks
 from crossdock.site_outages import provider
-from crossdock.site_outages.models import SiteOutageRun
 from crossdock.site_outages.provider import EnhancedOutagePayload, OutagePayload, SiteInfoPayload
+from crossdock.site_outages.settings import SiteOutagesSettings
 from crossdock.storage import Database
 
 logger = logging.getLogger(__name__)
+
+CAPABILITY = "site-outages"
+PROCESS_JOB = "site_outages.process"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +49,7 @@ class Selection:
 
 @dataclass(slots=True)
 class SiteOutagesResult:
-    """What one run did (also the job's summary and the CLI's --json output)."""
+    """What one run did (also the CLI's ``--json`` output)."""
 
     site_id: str
     since: str
@@ -65,16 +72,50 @@ class SiteOutagesResult:
             data.pop("payload")
         return data
 
+    def note_on(self, report: RunReport) -> None:
+        """Copy what the run record keeps onto ``report``."""
+        report.attempts = self.attempts
+        if self.outcome != "failed":
+            report.outcome = self.outcome
+        report.details.update(
+            {name: getattr(self, name) for name in RUN_DETAILS},
+        )
+
+
+RUN_DETAILS = (
+    "since",
+    "fetched",
+    "kept",
+    "dropped_before_cutoff",
+    "dropped_unknown_device",
+    "posted",
+    "retries",
+    "payload_sha256",
+)
+"""The facts of a run kept in the run record's ``details``."""
+
 
 def parse_since(value: str) -> datetime:
     """The cut-off as an aware instant; any RFC 3339 offset or precision."""
     try:
-        return provider._instant(value)
+        return provider.instant(value)
     except ValueError:
         raise InvalidInputError(
             f"--since {value!r} is not an RFC 3339 date-time with an offset, e.g. 2022-01-01T00:00:00.000Z",
             code="invalid_since",
         ) from None
+
+
+def check_run(settings: Settings, params: Mapping[str, Any]) -> None:
+    """Refuse a run that cannot work before anything is recorded or sent: no site, a bad cut-off, no key."""
+    if not params.get("site_id"):
+        raise InvalidInputError(
+            "no site given: pass SITE_ID to `crossdock site-outages process`, or list the sites to "
+            "process on a schedule in CROSSDOCK_SITE_OUTAGES_SITES"
+        )
+    group = settings.of(SiteOutagesSettings)
+    parse_since(params.get("since") or group.since)
+    provider.api_key_of(group)
 
 
 def select_site_outages(
@@ -99,54 +140,36 @@ def select_site_outages(
     return Selection(kept, before, unknown)
 
 
-def build_client(
-    settings: KrakenflexSettings, http: HttpSettings, *, api_key: str | None = None
-) -> ResilientClient:
-    """The client for the platform; refuses to exist without an API key (no default key)."""
-    key = api_key or (settings.api_key.get_secret_value() if settings.api_key else None)
-    if not key:
-        raise ConfigurationError(
-            "no API key for the energy platform: set CROSSDOCK_KRAKENFLEX_API_KEY or pass --api-key"
-        )
-    base = str(settings.base_url).rstrip("/") + "/"
-    return ResilientClient.from_settings(
-        provider.UPSTREAM,
-        http,
-        base_url=base,
-        secret_headers={"x-api-key": key},
-        hooks=default_client_hooks(),
-    )
-
-
 async def process_site_outages(
     *,
     client: ResilientClient,
+    settings: SiteOutagesSettings,
     site_id: str,
-    since: str = "2022-01-01T00:00:00.000Z",
+    since: str | None = None,
     dry_run: bool = False,
     skip_empty: bool = False,
-    db: Database | None = None,
+    report: RunReport | None = None,
 ) -> SiteOutagesResult:
     """Fetch all outages and the site's devices, select, and post them (unless ``dry_run``).
 
-    Raises the :class:`CrossdockError` that stopped the run (after recording it when ``db`` is given).
+    ``since`` defaults to the settings' cut-off. Raises the :class:`CrossdockError` that stopped the
+    run, its message naming the site (and the platform's own words). ``report`` receives the counts.
     """
     started = time.monotonic()
-    result = SiteOutagesResult(site_id=site_id, since=since)
-    started_at = datetime.now(UTC)
+    result = SiteOutagesResult(site_id=site_id, since=since or settings.since)
     try:
-        cutoff = parse_since(since)
+        cutoff = parse_since(result.since)
         outages, outage_attempts = await provider.fetch_outages(client)
+        result.attempts = outage_attempts
         site, site_attempts = await provider.fetch_site_info(client, site_id)
-        result.attempts = outage_attempts + site_attempts
+        result.attempts += site_attempts
         selection = select_site_outages(outages, site, since=cutoff)
         result.fetched = len(outages)
         result.kept = len(selection.kept)
         result.dropped_before_cutoff = selection.dropped_before_cutoff
         result.dropped_unknown_device = selection.dropped_unknown_device
         result.payload = [outage.model_dump() for outage in selection.kept]
-        body = orjson.dumps(result.payload)
-        result.payload_sha256 = hashlib.sha256(body).hexdigest()
+        result.payload_sha256 = hashlib.sha256(orjson.dumps(result.payload)).hexdigest()
         calls = 2
         if dry_run:
             result.outcome = "dry_run"
@@ -160,13 +183,17 @@ async def process_site_outages(
         result.retries = result.attempts - calls
     except CrossdockError as exc:
         result.outcome = "failed"
-        result.error = exc.message
         result.attempts += getattr(exc, "attempts", 0)
-        result.duration_seconds = round(time.monotonic() - started, 3)
-        await _record(db, result, started_at)
+        said = exc.upstream_message if isinstance(exc, UpstreamError) else None
+        exc.add_context(
+            f"site {site_id}", f' (upstream said: "{said}")' if said and said not in exc.message else ""
+        )
+        result.error = exc.message
         raise
-    result.duration_seconds = round(time.monotonic() - started, 3)
-    await _record(db, result, started_at)
+    finally:
+        result.duration_seconds = round(time.monotonic() - started, 3)
+        if report is not None:
+            result.note_on(report)
     logger.info(
         "site outages %s: site=%s fetched=%d kept=%d posted=%d attempts=%d",
         result.outcome,
@@ -181,33 +208,34 @@ async def process_site_outages(
 
 def process_site_outages_sync(
     *,
-    settings: KrakenflexSettings,
+    settings: SiteOutagesSettings,
     http: HttpSettings,
     site_id: str,
     since: str | None = None,
     dry_run: bool = False,
     skip_empty: bool = False,
-    api_key: str | None = None,
 ) -> SiteOutagesResult:
-    """Blocking wrapper for scripts: builds the client from settings and runs one site.
+    """Blocking wrapper for scripts: builds the client from settings and runs one site (not recorded).
 
     Example::
 
         from crossdock.config import get_settings
-        from crossdock.site_outages import process_site_outages_sync
+        from crossdock.site_outages import SiteOutagesSettings, process_site_outages_sync
 
         settings = get_settings()
-        result = process_site_outages_sync(settings=settings.krakenflex, http=settings.http,
-                                           site_id="norwich-pear-tree")
+        result = process_site_outages_sync(settings=settings.of(SiteOutagesSettings),
+                                           http=settings.http, site_id="norwich-pear-tree")
         print(result.posted)
     """
 
     async def main() -> SiteOutagesResult:
-        async with build_client(settings, http, api_key=api_key) as client:
+        all_settings = Settings(http=http).with_groups(settings)
+        async with provider.build_client(all_settings, default_client_hooks()) as client:
             return await process_site_outages(
                 client=client,
+                settings=settings,
                 site_id=site_id,
-                since=since or settings.since,
+                since=since,
                 dry_run=dry_run,
                 skip_empty=skip_empty,
             )
@@ -215,34 +243,6 @@ def process_site_outages_sync(
     return asyncio.run(main())
 
 
-async def _record(db: Database | None, result: SiteOutagesResult, started_at: datetime) -> None:
-    if db is None:
-        return
-    try:
-        async with db.unit_of_work() as session:
-            session.add(
-                SiteOutageRun(
-                    site_id=result.site_id,
-                    started_at=started_at,
-                    finished_at=datetime.now(UTC),
-                    outcome=result.outcome,
-                    since=result.since,
-                    fetched=result.fetched,
-                    kept=result.kept,
-                    dropped_before_cutoff=result.dropped_before_cutoff,
-                    dropped_unknown_device=result.dropped_unknown_device,
-                    posted=result.posted,
-                    attempts=result.attempts,
-                    payload_sha256=result.payload_sha256,
-                    error=(result.error or "")[:2000] or None,
-                    duration_seconds=result.duration_seconds,
-                )
-            )
-    except CrossdockError as exc:
-        logger.warning("could not record the site-outages run: %s", exc.message)
-
-
-async def list_runs(*, db: Database, limit: int = 20) -> list[SiteOutageRun]:
-    async with db.reader() as session:
-        rows = await session.execute(select(SiteOutageRun).order_by(SiteOutageRun.id.desc()).limit(limit))
-        return list(rows.scalars())
+async def list_runs(*, db: Database, limit: int = 20) -> list[RunRecord]:
+    """The most recent site-outages runs, newest first."""
+    return await records.list_runs(db, capability=CAPABILITY, limit=limit)

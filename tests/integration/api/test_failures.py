@@ -69,4 +69,4 @@ def _holder_of(app: object) -> object:
         current = current.app  # type: ignore[attr-defined]
     if hasattr(current, "holder"):
         return current.holder
-    return current.state.service.holder  # type: ignore[attr-defined]
+    return current.state.service.runtimes["marketplace"].holder  # type: ignore[attr-defined]

@@ -15,10 +15,9 @@ from openapi_schema_validator import OAS30Validator
 
 from crossdock.api.app import create_app
 from crossdock.config import ApiSettings, DatabaseSettings, Settings
-from crossdock.marketplace import service
 from crossdock.storage import Database
 from tests.support.asgi import running
-from tests.support.feeds import FEED_URL, ScriptedProvider
+from tests.support.feeds import ScriptedProvider, sync_through_runner
 
 EXAMPLE = "starts_at=2021-02-01T00:00:00Z&ends_at=2022-07-03T00:00:00Z"
 
@@ -32,11 +31,8 @@ def settings_for(db: Database) -> Settings:
 
 async def sync_samples(db: Database, fever_dir: Path, *names: str) -> None:
     provider = ScriptedProvider([fever_dir / name for name in names])
-    async with provider.client() as client:
-        for _ in names:
-            await service.sync_marketplace(
-                db=db, client=client, provider="fever", feed_url=FEED_URL, max_feed_bytes=10**7
-            )
+    for _ in names:
+        await sync_through_runner(db, provider)
 
 
 @pytest.fixture(scope="module")

@@ -10,25 +10,25 @@ import pytest
 from sqlalchemy import func, select
 
 from crossdock.errors import ProviderDataError, UpstreamUnavailableError
+from crossdock.jobs.models import RunRecord
 from crossdock.marketplace import service
 from crossdock.marketplace.identity import plan_uuid
-from crossdock.marketplace.models import Plan, SyncRun
+from crossdock.marketplace.models import Plan
+from crossdock.marketplace.search import search_answer
 from crossdock.storage import Database
-from tests.support.feeds import FEED_URL, ScriptedProvider
+from tests.support.feeds import ScriptedProvider, sync_through_runner
 
 EXAMPLE = {"starts_at": "2021-02-01T00:00:00Z", "ends_at": "2022-07-03T00:00:00Z"}
 
 
-async def sync(db: Database, provider: ScriptedProvider, **options: Any) -> service.SyncSummary:
-    async with provider.client() as client:
-        return await service.sync_marketplace(
-            db=db, client=client, provider="fever", feed_url=FEED_URL, max_feed_bytes=10**8, **options
-        )
+async def sync(db: Database, provider: ScriptedProvider, *, full: bool = False) -> service.SyncSummary:
+    """One sync the way the scheduler and the CLI run it: through the runner, which records it."""
+    return await sync_through_runner(db, provider, full=full)
 
 
 async def search(db: Database, **bounds: str) -> list[dict[str, Any]]:
     index = await service.build_search_index(db=db)
-    body = service.search_answer(index, starts_at=bounds.get("starts_at"), ends_at=bounds.get("ends_at"))
+    body = search_answer(index, starts_at=bounds.get("starts_at"), ends_at=bounds.get("ends_at"))
     events: list[dict[str, Any]] = orjson.loads(body)["data"]["events"]
     return events
 
@@ -142,7 +142,7 @@ async def test_resync_of_same_feed_changes_nothing(database: Database, fever_dir
             (p.id, p.digest, p.last_changed_at) for p in (await session.execute(select(Plan))).scalars()
         ]
     shortcut = await sync(database, provider)
-    full = await sync(database, provider, force_parse=True)
+    full = await sync(database, provider, full=True)
     assert shortcut.skipped_identical_feed
     assert not full.skipped_identical_feed
     for summary in (shortcut, full):
@@ -163,7 +163,7 @@ async def test_truncated_feed_fails_and_keeps_previous_data(database: Database, 
     with pytest.raises(ProviderDataError):
         await sync(database, provider)
     assert await search(database) == before
-    runs = await service.list_runs(db=database)
+    runs = await service.list_sync_runs(db=database)
     assert [run.outcome for run in runs] == ["failed", "success"]
     assert runs[0].error is not None
     assert "well-formed" in runs[0].error
@@ -177,7 +177,7 @@ async def test_upstream_down_is_recorded_and_data_kept(database: Database, fever
     provider.answers.popleft()
     with pytest.raises(UpstreamUnavailableError):
         await sync(database, provider)
-    runs = await service.list_runs(db=database)
+    runs = await service.list_sync_runs(db=database)
     assert runs[0].outcome == "failed"
     assert runs[0].attempts == 3
     assert len(await search(database)) == 3
@@ -217,10 +217,15 @@ async def test_every_run_is_recorded_with_duration(database: Database, fever_dir
     await sync(database, provider)
     assert await service.data_version(db=database) == version
     async with database.reader() as session:
-        runs = list((await session.execute(select(SyncRun).order_by(SyncRun.id))).scalars())
+        runs = list((await session.execute(select(RunRecord).order_by(RunRecord.id))).scalars())
         assert await session.scalar(select(func.count()).select_from(Plan)) == 3
     assert [(r.outcome, r.changed) for r in runs] == [("success", True), ("success", False)]
     assert all(r.finished_at is not None and r.duration_seconds is not None for r in runs)
+    assert [(r.capability, r.job, r.subject) for r in runs] == [
+        ("marketplace", "marketplace.sync", "fever")
+    ] * 2
+    assert runs[0].details["inserted"] == 3
+    assert runs[1].details["unchanged"] == 3
 
 
 async def test_bad_new_version_keeps_the_stored_one(database: Database, fever_dir: Path) -> None:

@@ -9,7 +9,7 @@ import sys
 import httpx
 from tests.support.processes import free_port, stop, wait_until_answering
 
-from crossdock.simulators.krakenflex import BASE_PATH, load_data
+from crossdock.site_outages.simulator.app import BASE_PATH, load_data
 
 START_TIMEOUT_SECONDS = 15.0
 

@@ -15,7 +15,7 @@ import pytest
 from tests.support.processes import free_port, stop, wait_until_answering
 
 REPO = Path(__file__).resolve().parents[3]
-FIXTURES = REPO.parent / "shared" / "fixtures" / "fever"
+FIXTURES = REPO / "tests" / "fixtures" / "fever"
 START_TIMEOUT_SECONDS = 15.0
 STOP_TIMEOUT_SECONDS = 10.0
 
@@ -63,7 +63,6 @@ def marketplace_simulator() -> Iterator[RunningSimulator]:
                 stream.close()
 
 
-@pytest.mark.skipif(not FIXTURES.is_dir(), reason="shared fixtures are not checked out beside the repo")
 def test_served_samples_rotate_and_are_byte_identical_to_the_fixtures(
     marketplace_simulator: RunningSimulator,
 ) -> None:

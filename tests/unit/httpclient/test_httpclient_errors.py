@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from crossdock.errors import UpstreamError, UpstreamStatusError, UpstreamUnavailableError
-from crossdock.httpclient import CompositeHooks, RedactingFilter, ResilientClient, RetryPolicy
+from crossdock.httpclient import RedactingFilter, ResilientClient, RetryPolicy, fan_out
 from crossdock.httpclient.testing import RecordingHooks
 from tests.support.http_mocks import Script
 
@@ -107,7 +107,7 @@ async def test_no_secret_reaches_errors_hooks_or_logs(make_client: MakeClient, h
     assert QUERY_KEY not in everything
     assert HEADER_KEY not in everything
     assert "api_key=***" in str(error)
-    assert "api_key=***" in hooks.requests[0].redacted_url
+    assert "api_key=***" in hooks.requests[0].url
     assert len(records) == 2
 
 
@@ -118,12 +118,10 @@ async def test_attempts_are_set_on_every_error(make_client: MakeClient) -> None:
     assert caught.value.attempts == 3
 
 
-async def test_composite_hooks_fan_out_every_event(make_client: MakeClient) -> None:
-    """CompositeHooks hands each event to every hooks object, all with redacted URLs."""
+async def test_fanned_out_hooks_each_get_every_event(make_client: MakeClient) -> None:
+    """A client given fan_out(first, second) hands each event to both hooks, all with redacted URLs."""
     first, second = RecordingHooks(), RecordingHooks()
-    client = make_client(
-        Script([503]), hooks=CompositeHooks(first, second), retry=RetryPolicy(max_attempts=2)
-    )
+    client = make_client(Script([503]), hooks=fan_out(first, second), retry=RetryPolicy(max_attempts=2))
     with pytest.raises(UpstreamUnavailableError):
         await client.request("GET", "/x", params={"token": "tok-123456"})
     for recorded in (first, second):
@@ -131,7 +129,7 @@ async def test_composite_hooks_fan_out_every_event(make_client: MakeClient) -> N
         assert len(recorded.retries) == 1
         assert len(recorded.give_ups) == 1
         assert "tok-123456" not in recorded.all_text()
-        assert recorded.requests[0].redacted_url == "http://upstream.test/x?token=***"
+        assert recorded.requests[0].url == "http://upstream.test/x?token=***"
         assert recorded.requests[0].status == 503
         assert recorded.give_ups[0].reason.startswith("HTTP 503")
 

@@ -8,7 +8,7 @@ import pytest
 
 from crossdock.errors import InvalidInputError
 from crossdock.marketplace.readmodel import SearchIndex
-from crossdock.marketplace.service import parse_bound, search_answer
+from crossdock.marketplace.search import parse_bound, search_answer
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from crossdock.simulators.cli import USAGE_ERROR_EXIT_CODE, app
+from crossdock.simulators.cli import app
+from crossdock.simulators.options import USAGE_ERROR_EXIT_CODE
 
 runner = CliRunner()
 

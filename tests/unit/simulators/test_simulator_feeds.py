@@ -11,7 +11,8 @@ import pytest
 from lxml import etree
 
 from crossdock.errors import InvalidInputError
-from crossdock.simulators.feeds import (
+from crossdock.marketplace.simulator.app import PLANLIST_SAMPLE_FILE, SAMPLE_FILES, load_sample
+from crossdock.marketplace.simulator.feeds import (
     CHUNK_SIZE,
     FeedSpec,
     FeedVariant,
@@ -19,7 +20,6 @@ from crossdock.simulators.feeds import (
     generate_feed,
     generated_feed_bytes,
 )
-from crossdock.simulators.marketplace import PLANLIST_SAMPLE_FILE, SAMPLE_FILES, load_sample
 
 BASE_EVENTS = 200
 SESSIONS = 2

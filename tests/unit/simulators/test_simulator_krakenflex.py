@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from crossdock.errors import InvalidInputError
-from crossdock.simulators.cli import USAGE_ERROR_EXIT_CODE
 from crossdock.simulators.cli import app as simulate_app
-from crossdock.simulators.krakenflex import (
+from crossdock.simulators.options import USAGE_ERROR_EXIT_CODE
+from crossdock.site_outages.simulator.app import (
     BASE_PATH,
     SITES,
     KrakenflexSimulatorOptions,
@@ -25,7 +25,7 @@ from crossdock.simulators.krakenflex import (
 )
 
 REPO = Path(__file__).resolve().parents[3]
-SHARED_FIXTURES = REPO.parent / "shared" / "fixtures" / "krakenflex"
+FIXTURES = REPO / "tests" / "fixtures" / "krakenflex"
 NORWICH = "norwich-pear-tree"
 NORWICH_EXPECTED: list[dict[str, str]] = json.loads(load_data("expected-site-outages-norwich-pear-tree.json"))
 KINGFISHER_EXPECTED: list[dict[str, str]] = json.loads(
@@ -67,14 +67,11 @@ async def call(client: httpx.AsyncClient, method: str, path: str, body: Any, **k
     return await client.get(path, **kwargs)
 
 
-@pytest.mark.skipif(
-    not SHARED_FIXTURES.is_dir(), reason="shared fixtures are not checked out beside the repo"
-)
-def test_packaged_data_is_byte_identical_to_the_shared_fixtures() -> None:
+def test_packaged_data_is_byte_identical_to_the_fixtures() -> None:
     """The package carries exact copies of the captured and README fixtures."""
     for site in SITES:
         for name in (site.site_info_file, site.outages_file, site.expected_outages_file):
-            assert load_data(name) == (SHARED_FIXTURES / name).read_bytes()
+            assert load_data(name) == (FIXTURES / name).read_bytes()
 
 
 @pytest.mark.parametrize(("method", "path", "body"), api_calls())

@@ -12,8 +12,7 @@ import pytest
 from lxml import etree
 
 from crossdock.errors import InvalidInputError
-from crossdock.simulators.feeds import generated_feed_bytes
-from crossdock.simulators.marketplace import (
+from crossdock.marketplace.simulator.app import (
     PLANLIST_SAMPLE_FILE,
     SAMPLE_FILES,
     STREAM_CHUNK_SIZE,
@@ -21,9 +20,10 @@ from crossdock.simulators.marketplace import (
     create_app,
     load_sample,
 )
+from crossdock.marketplace.simulator.feeds import generated_feed_bytes
 
 REPO = Path(__file__).resolve().parents[3]
-SHARED_FIXTURES = REPO.parent / "shared" / "fixtures" / "fever"
+FIXTURES = REPO / "tests" / "fixtures" / "fever"
 SAMPLES = [load_sample(name) for name in SAMPLE_FILES]
 
 
@@ -43,16 +43,12 @@ async def control(client: httpx.AsyncClient, **changes: Any) -> dict[str, Any]:
     return state
 
 
-@pytest.mark.skipif(
-    not SHARED_FIXTURES.is_dir(), reason="shared fixtures are not checked out beside the repo"
-)
-def test_packaged_samples_are_byte_identical_to_the_shared_fixtures() -> None:
+def test_packaged_samples_are_byte_identical_to_the_fixtures() -> None:
     """The package carries exact copies of the published samples."""
     for name in SAMPLE_FILES:
-        assert load_sample(name) == (SHARED_FIXTURES / name).read_bytes()
+        assert load_sample(name) == (FIXTURES / name).read_bytes()
     assert (
-        load_sample(PLANLIST_SAMPLE_FILE)
-        == (SHARED_FIXTURES / "planlist_variant" / "response_1.xml").read_bytes()
+        load_sample(PLANLIST_SAMPLE_FILE) == (FIXTURES / "planlist_variant" / "response_1.xml").read_bytes()
     )
 
 

@@ -15,8 +15,8 @@ CUTOFF = parse_since("2022-01-01T00:00:00.000Z")
 
 
 @pytest.fixture(scope="module")
-def krakenflex(fever_dir: Path) -> Path:
-    return fever_dir.parent / "krakenflex"
+def krakenflex(krakenflex_dir: Path) -> Path:
+    return krakenflex_dir
 
 
 def site(devices: dict[str, str]) -> SiteInfoPayload:

@@ -1,7 +1,8 @@
 """Alembic environment: runs migrations on the async engine named in the Alembic config.
 
-This is the one place that imports every feature's models, so that ``alembic revision
---autogenerate`` sees all tables. It is run by :func:`crossdock.storage.migrate.upgrade`.
+The tables come from :func:`crossdock.storage.migrate.load_models` (the core's and every listed
+capability's), so ``alembic revision --autogenerate`` sees all of them. Run by
+:func:`crossdock.storage.migrate.upgrade`, which also hands over the check run before migrating.
 """
 
 from __future__ import annotations
@@ -14,17 +15,18 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from crossdock.jobs import models as _job_models  # noqa: F401  (registers tables)
-from crossdock.marketplace import models as _marketplace_models  # noqa: F401
-from crossdock.observability import models as _observability_models  # noqa: F401
-from crossdock.site_outages import models as _site_outages_models  # noqa: F401
 from crossdock.storage.metadata import Base
+from crossdock.storage.migrate import load_models
 
 config = context.config
+load_models()
 target_metadata = Base.metadata
 
 
 def _run(connection: Connection) -> None:
+    before = config.attributes.get("before_migrations")
+    if before is not None:
+        before(connection, config.get_main_option("sqlalchemy.url") or "")
     options: dict[str, Any] = config.attributes.get("configure_options", {})
     context.configure(
         connection=connection,

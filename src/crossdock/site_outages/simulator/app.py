@@ -17,7 +17,9 @@ Error bodies are the captured ones verbatim. Faults, rolled from a generator see
 Tests steer a running simulator through ``/_control`` (no API key): read state and counters, change
 the faults, read the log of received POSTs, reset. State lives in the process: run one worker.
 
-This module must not import crossdock features: it fakes the provider, it does not use our client.
+It must not import the capability's client side (provider, service, store): it fakes the upstream
+independently of our client, so the two cannot share a mistake. Shared simulator plumbing comes from
+:mod:`crossdock.simulators`.
 It holds no default API key: the caller (the CLI) supplies or generates one.
 """
 
@@ -101,7 +103,7 @@ SITES: Final = (
 
 def load_data(name: str) -> bytes:
     """Return the bytes of a packaged KrakenFlex fixture (exact copies of the shared fixtures)."""
-    return (resources.files("crossdock.simulators") / "data" / "krakenflex" / name).read_bytes()
+    return (resources.files("crossdock.site_outages.simulator") / "samples" / name).read_bytes()
 
 
 def generate_api_key() -> str:

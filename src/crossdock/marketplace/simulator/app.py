@@ -5,9 +5,9 @@ Scenarios:
 - ``samples``: the three published answers, response 1 → 2 → 3 → 1 …, one step per request served
   in full (a fault never advances the rotation);
 - ``planlist``: always the ``planList`` sample (the newer naming of the same format);
-- ``generated``: a deterministic feed of any size from :mod:`crossdock.simulators.feeds`, built once
-  per generation, cached as bytes and streamed; each request served in full moves to the next
-  generation unless ``rotate`` is off (benchmarks want the same bytes on every call).
+- ``generated``: a deterministic feed of any size from :mod:`crossdock.marketplace.simulator.feeds`,
+  built once per generation, cached as bytes and streamed; each request served in full moves to the
+  next generation unless ``rotate`` is off (benchmarks want the same bytes on every call).
 
 Faults, each rolled per request from a generator seeded with ``seed``: ``latency_ms`` before any
 answer; ``down`` (every request gets 503); ``timeout_rate`` (the request is held for
@@ -19,7 +19,9 @@ Tests and demos steer a running simulator through a JSON control API under ``/_c
 state and counters, change the faults, pick the next sample or generation, or serve a scripted body.
 State lives in the process: run the simulator with a single worker.
 
-This module must not import crossdock features: it fakes the provider, it does not use our client.
+It must not import the capability's client side (provider, service, store): it fakes the upstream
+independently of our client, so the two cannot share a mistake. Shared simulator plumbing comes from
+:mod:`crossdock.simulators`.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive
 
 from crossdock.errors import InvalidInputError
+from crossdock.marketplace.simulator.feeds import FeedSpec, FeedVariant
 from crossdock.simulators.control import (
     apply_control_changes,
     check_flag,
@@ -49,7 +52,6 @@ from crossdock.simulators.control import (
     control_error,
     parse_options_json,
 )
-from crossdock.simulators.feeds import FeedSpec, FeedVariant
 from crossdock.simulators.server import read_options_json
 
 Scenario = Literal["samples", "planlist", "generated"]
@@ -78,7 +80,7 @@ _KEPT_GENERATIONS: Final = 2  # a 100 MB feed per generation: keep the current o
 
 def load_sample(name: str) -> bytes:
     """Return the bytes of a packaged provider sample (one of :data:`SAMPLE_FILES` or the planlist one)."""
-    return (resources.files("crossdock.simulators") / "data" / "fever" / name).read_bytes()
+    return (resources.files("crossdock.marketplace.simulator") / "samples" / name).read_bytes()
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,8 +19,8 @@ byte-identical output. The feed is produced in chunks of about 64 KiB so a 100 M
 as one Python string (callers may still join the chunks); a chunk always ends after a whole session,
 so a single session with tens of thousands of zones makes one larger chunk.
 
-This module must stay free of I/O and of any crossdock feature: the simulator serves it, tests and
-benchmarks call it directly.
+This module must stay free of I/O and of the capability's client side: the simulator serves it, tests
+and benchmarks call it directly.
 """
 
 from __future__ import annotations

@@ -1,0 +1,126 @@
+"""The manifest: one object per capability naming everything it brings to the shared core.
+
+Each capability folder exports ``CAPABILITY = Capability(...)`` from its ``capability.py``, and
+:mod:`crossdock.capabilities` holds the one list of them. The API shell, the CLI root, the job
+registry, the migration environment, ``crossdock simulate``, ``serve --with-simulator``, ``/health``,
+request metrics and the test helpers loop over that list; none of them names a capability. Removing a
+capability is deleting its folder and its line in the list.
+
+Parts that need FastAPI (routes, per-process runtime) are given as factories, called only by the API
+shell, so that CLI commands never pay for importing the web framework.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import typer
+    from fastapi import APIRouter
+
+    from crossdock.api.asgi import ASGIApp
+    from crossdock.config import Settings, SettingsGroup
+    from crossdock.jobs.runner import JobOutcome
+    from crossdock.jobs.spec import JobSpec
+    from crossdock.storage import Base, Database
+
+
+@dataclass(frozen=True, slots=True)
+class HealthReport:
+    """A capability's section of ``/health``; ``degraded`` turns the service's status to degraded."""
+
+    body: Mapping[str, Any]
+    degraded: bool = False
+
+
+class CapabilityRuntime:
+    """What a capability keeps in each serving process (a read model, a poller …); no-ops by default.
+
+    The API shell builds one per process from the manifest's ``runtime`` factory, calls :meth:`start`
+    when the process starts serving and :meth:`stop` when it stops, puts :meth:`wrap` around the
+    application (ASGI fast paths in front of FastAPI), calls :meth:`after_run` after each run of one of
+    the capability's jobs in this process, and shows :meth:`health` under the capability's name in
+    ``/health``.
+    """
+
+    def wrap(self, app: ASGIApp) -> ASGIApp:
+        return app
+
+    async def start(self, db: Database) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def after_run(self, outcome: JobOutcome) -> None:
+        return None
+
+    async def health(self, db: Database) -> HealthReport | None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class DemoUpstream:
+    """A simulator started for ``crossdock serve --with-simulator``: what to tell the service and the user.
+
+    ``environment`` holds the settings (environment variables of the capability's own group) that
+    point the service at the simulator; ``shown`` is the line printed for the user.
+    """
+
+    environment: Mapping[str, str]
+    shown: str
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatorCommand:
+    """``crossdock simulate <name>``: a Typer command function serving a fake of the upstream.
+
+    ``demo`` (optional) starts that simulator for ``serve --with-simulator`` unless the settings
+    already point at a real upstream, and returns what the service needs to use it.
+    """
+
+    name: str
+    command: Callable[..., None]
+    demo: Callable[[Settings], DemoUpstream | None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Capability:
+    """Everything one capability brings; every field but ``name`` and ``summary`` is optional.
+
+    - ``name``: public name, hyphenated (``site-outages``): CLI group, run records, metrics labels,
+      ``/health`` section, API-key scopes. Its Python package is the name with underscores.
+    - ``settings``: its settings group (``CROSSDOCK_<NAME>_*``), read with ``settings.of(...)``.
+    - ``models``: its tables (declarative classes on :class:`crossdock.storage.Base`).
+    - ``migrations``: the folder of its Alembic revisions, a branch labelled with its name.
+    - ``legacy_tables``: tables earlier versions created, so an unmigrated copy is recognised.
+    - ``jobs``: its jobs with their schedules.
+    - ``cli``: its Typer sub-app, mounted as ``crossdock <name>``.
+    - ``simulator``: its ``crossdock simulate`` command.
+    - ``router``: factory of its FastAPI routes.
+    - ``runtime``: factory of its per-process :class:`CapabilityRuntime`.
+    """
+
+    name: str
+    summary: str
+    settings: type[SettingsGroup] | None = None
+    models: tuple[type[Base], ...] = ()
+    migrations: Path | None = None
+    legacy_tables: tuple[str, ...] = ()
+    jobs: tuple[JobSpec, ...] = ()
+    cli: typer.Typer | None = None
+    simulator: SimulatorCommand | None = None
+    router: Callable[[], APIRouter] | None = None
+    runtime: Callable[[Settings], CapabilityRuntime] | None = field(default=None)
+
+    @property
+    def package(self) -> str:
+        """The Python package of the capability (``crossdock.site_outages`` for ``site-outages``)."""
+        return "crossdock." + self.name.replace("-", "_")
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        return tuple(str(model.__tablename__) for model in self.models)

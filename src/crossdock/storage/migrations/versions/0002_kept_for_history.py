@@ -1,0 +1,24 @@
+"""core: nothing (kept so databases migrated by earlier versions still upgrade)
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-22
+
+Earlier versions created ``site_outage_runs`` here; the site-outages capability's own first revision
+carries those rows into the run record.
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0002"
+down_revision: str | None = "0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
