@@ -14,7 +14,9 @@ import orjson
 import typer
 
 from crossdock.config import Settings, get_settings
+from crossdock.jobs import records
 from crossdock.jobs.context import JobContext
+from crossdock.jobs.models import RunRecord
 from crossdock.jobs.runner import JobOutcome, run_job
 from crossdock.jobs.spec import JobSpec, Progress
 from crossdock.observability.logging import configure_logging
@@ -67,6 +69,17 @@ def run_job_now(
             )
         finally:
             await ctx.aclose()
+
+    return run_with_database(settings, work, migrate=True)
+
+
+def recorded_runs(
+    settings: Settings, *, capability: str | None = None, job: str | None = None, limit: int = 20
+) -> list[RunRecord]:
+    """The newest recorded runs (of one capability or job), for listing commands."""
+
+    async def work(db: Database) -> list[RunRecord]:
+        return await records.list_runs(db, capability=capability, job=job, limit=limit)
 
     return run_with_database(settings, work, migrate=True)
 

@@ -14,7 +14,7 @@ from rich.table import Table
 from crossdock import __version__
 from crossdock.capabilities import CAPABILITIES
 from crossdock.cli import serve as serve_module
-from crossdock.cli.common import echo_json, load_settings, run_with_database
+from crossdock.cli.common import echo_json, load_settings, recorded_runs, run_with_database
 from crossdock.cli.errors import cli_errors
 from crossdock.cli.progress import CliProgress
 from crossdock.jobs import records
@@ -188,13 +188,8 @@ def runs(
     if capability is not None and capability not in known:
         raise typer.BadParameter(f"unknown capability {capability!r}; known: {', '.join(known)}")
     with cli_errors():
-        settings = load_settings()
-
-        async def work(db: Database) -> list[RunRead]:
-            found = await records.list_runs(db, capability=capability, job=job, limit=limit)
-            return [RunRead.model_validate(run) for run in found]
-
-        rows = run_with_database(settings, work, migrate=True)
+        found = recorded_runs(load_settings(), capability=capability, job=job, limit=limit)
+    rows = [RunRead.model_validate(run) for run in found]
     if as_json:
         echo_json([row.model_dump(mode="json") for row in rows])
         return

@@ -25,6 +25,8 @@ PHASE_LABELS = {
     "parse": "Parsing and storing",
     "migrate": "Migrating database",
 }
+PHASE_UNITS = {"migrate": "revisions"}
+"""What a phase counts when it is not bytes."""
 
 
 class CliProgress:
@@ -78,7 +80,8 @@ class CliProgress:
                 self._progress.update(self._task, total=finished.completed, completed=finished.completed)
             self._task = self._progress.add_task(label, total=total)
         else:
-            logger.info("%s%s", label, f" ({total} bytes)" if total else "")
+            unit = PHASE_UNITS.get(name, "bytes")
+            logger.info("%s%s", label, f" ({total} {unit})" if total else "")
             self._last_log = time.monotonic()
 
     def advance(self, completed: int) -> None:
@@ -89,4 +92,5 @@ class CliProgress:
         if now - self._last_log >= self.log_every:
             self._last_log = now
             share = f" ({completed * 100 // self._total}%)" if self._total else ""
-            logger.info("%s: %d bytes%s", PHASE_LABELS.get(self._phase, self._phase), completed, share)
+            unit = PHASE_UNITS.get(self._phase, "bytes")
+            logger.info("%s: %d %s%s", PHASE_LABELS.get(self._phase, self._phase), completed, unit, share)

@@ -6,12 +6,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from crossdock.cli.common import echo_json, load_settings, run_job_now, run_with_database
+from crossdock.cli.common import echo_json, load_settings, recorded_runs, run_job_now
 from crossdock.cli.errors import cli_errors
 from crossdock.cli.progress import CliProgress
 from crossdock.marketplace import jobs, service
 from crossdock.marketplace.schemas import SyncRunRead
-from crossdock.storage import Database
 
 app = typer.Typer(
     help="Marketplace events: sync the provider's feed, inspect sync runs.", no_args_is_help=True
@@ -50,12 +49,8 @@ def runs(
 ) -> None:
     """List recent sync runs with their outcome and counts."""
     with cli_errors():
-        settings = load_settings()
-
-        async def work(db: Database) -> list[SyncRunRead]:
-            return [SyncRunRead.from_run(run) for run in await service.list_sync_runs(db=db, limit=limit)]
-
-        rows = run_with_database(settings, work, migrate=True)
+        found = recorded_runs(load_settings(), capability=service.CAPABILITY, limit=limit)
+    rows = [SyncRunRead.from_run(run) for run in found]
     if as_json:
         echo_json([row.model_dump(mode="json") for row in rows])
         return

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from crossdock.errors import InvalidInputError
 
@@ -80,3 +80,30 @@ async def apply_control_changes(request: Request, checks: Mapping[str, Check], l
     for name, value in checked.items():
         setattr(live, name, value)
     return None
+
+
+class ControlledSimulator:
+    """The routes every simulator serves the same way: ``GET /health`` and ``GET``/``PUT /_control``.
+
+    A subclass sets ``live`` (the settings a ``PUT`` may change), ``control_checks`` (one check per
+    changeable name) and :meth:`state` (what ``GET /_control`` shows).
+    """
+
+    live: Any
+    control_checks: Mapping[str, Check]
+
+    def state(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def health(self, request: Request) -> Response:
+        """``GET /health``: liveness only, no key, never faulted."""
+        return PlainTextResponse("ok")
+
+    async def get_control(self, request: Request) -> Response:
+        """``GET /_control``: the live settings and the counters."""
+        return JSONResponse(self.state())
+
+    async def put_control(self, request: Request) -> Response:
+        """``PUT /_control``: change any subset of the live settings; all or nothing."""
+        failure = await apply_control_changes(request, self.control_checks, self.live)
+        return failure or JSONResponse(self.state())

@@ -10,12 +10,11 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
-from crossdock.cli.common import echo_json, load_settings, run_job_now, run_with_database
+from crossdock.cli.common import echo_json, load_settings, recorded_runs, run_job_now
 from crossdock.cli.errors import cli_errors
 from crossdock.site_outages import jobs, service
 from crossdock.site_outages.schemas import SiteOutagesRunRead
 from crossdock.site_outages.settings import SiteOutagesSettings
-from crossdock.storage import Database
 
 app = typer.Typer(
     help="Site outages: report a site's device outages to the energy platform.", no_args_is_help=True
@@ -105,12 +104,8 @@ def runs(
 ) -> None:
     """List recorded site-outages runs."""
     with cli_errors():
-        settings = load_settings()
-
-        async def work(db: Database) -> list[SiteOutagesRunRead]:
-            return [SiteOutagesRunRead.from_run(run) for run in await service.list_runs(db=db, limit=limit)]
-
-        rows = run_with_database(settings, work, migrate=True)
+        found = recorded_runs(load_settings(), capability=service.CAPABILITY, limit=limit)
+    rows = [SiteOutagesRunRead.from_run(run) for run in found]
     if as_json:
         echo_json([row.model_dump() for row in rows])
         return

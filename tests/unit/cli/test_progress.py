@@ -24,3 +24,11 @@ def test_plain_mode_logs_phases_and_throttles(caplog: pytest.LogCaptureFixture) 
     messages = [record.getMessage() for record in caplog.records]
     assert messages == ["Downloading feed (1000 bytes)", "Parsing and storing (1000 bytes)"]
     assert console.file.getvalue() == ""  # type: ignore[attr-defined]
+
+
+def test_migration_progress_counts_revisions(caplog: pytest.LogCaptureFixture) -> None:
+    """The migration phase is logged in revisions, not bytes."""
+    caplog.set_level(logging.INFO, logger="crossdock.progress")
+    with CliProgress(console=Console(file=io.StringIO(), force_terminal=False)) as progress:
+        progress.phase("migrate", 5)
+    assert [record.getMessage() for record in caplog.records] == ["Migrating database (5 revisions)"]

@@ -38,14 +38,14 @@ from typing import Any, Final, Literal, Self, get_args
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive
 
 from crossdock.errors import InvalidInputError
 from crossdock.marketplace.simulator.feeds import FeedSpec, FeedVariant
 from crossdock.simulators.control import (
-    apply_control_changes,
+    ControlledSimulator,
     check_flag,
     check_rate,
     check_whole,
@@ -196,8 +196,11 @@ async def _wait_for_disconnect(receive: Receive) -> None:
             return
 
 
-class MarketplaceSimulator:
+class MarketplaceSimulator(ControlledSimulator):
     """The state and request handlers behind :func:`create_app`; one instance per app."""
+
+    control_checks = _CONTROL_CHECKS
+    live: _LiveSettings
 
     def __init__(self, options: MarketplaceSimulatorOptions) -> None:
         self.options = options
@@ -315,19 +318,6 @@ class MarketplaceSimulator:
             for wait in waits:
                 wait.cancel()
         return _error_response(504)
-
-    async def health(self, request: Request) -> Response:
-        """``GET /health``: liveness only, never faulted."""
-        return PlainTextResponse("ok")
-
-    async def get_control(self, request: Request) -> Response:
-        """``GET /_control``: current settings, step, generation and counters."""
-        return JSONResponse(self.state())
-
-    async def put_control(self, request: Request) -> Response:
-        """``PUT /_control``: change any subset of the live settings; all or nothing."""
-        failure = await apply_control_changes(request, _CONTROL_CHECKS, self.live)
-        return failure or JSONResponse(self.state())
 
     async def put_feed(self, request: Request) -> Response:
         """``PUT /_control/feed``: serve exactly this body (faults still apply) until it is deleted."""

@@ -38,13 +38,13 @@ from typing import Any, Final, Self
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from crossdock.errors import InvalidInputError
 from crossdock.simulators.control import (
-    apply_control_changes,
+    ControlledSimulator,
     check_rate,
     check_whole,
     parse_options_json,
@@ -181,8 +181,11 @@ class _Site:
     expected_outages: Any
 
 
-class KrakenflexSimulator:
+class KrakenflexSimulator(ControlledSimulator):
     """The state and request handlers behind :func:`create_app`; one instance per app."""
+
+    control_checks = _CONTROL_CHECKS
+    live: _LiveSettings
 
     def __init__(self, options: KrakenflexSimulatorOptions) -> None:
         self.options = options
@@ -302,19 +305,6 @@ class KrakenflexSimulator:
                 response = _json_error(400, UNEXPECTED_OUTAGES_BODY)
         self.posts.append({"site_id": site_id, "body": body, "status": response.status_code})
         return self._count(response)
-
-    async def health(self, request: Request) -> Response:
-        """``GET /health``: liveness only, no key, never faulted."""
-        return PlainTextResponse("ok")
-
-    async def get_control(self, request: Request) -> Response:
-        """``GET /_control``: live settings and counters."""
-        return JSONResponse(self.state())
-
-    async def put_control(self, request: Request) -> Response:
-        """``PUT /_control``: change ``error_rate`` and/or ``latency_ms``; all or nothing."""
-        failure = await apply_control_changes(request, _CONTROL_CHECKS, self.live)
-        return failure or JSONResponse(self.state())
 
     async def get_posts(self, request: Request) -> Response:
         """``GET /_control/posts``: every POST received, oldest first, with the status it got."""

@@ -1,0 +1,123 @@
+"""The shared core as a user meets it: one run listing for every capability, `make run`'s demo
+simulator, and the same exit codes from every command (simulate included)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import Simulator, clean_env, run_cli
+from tests.support.processes import free_port, stop, wait_until_answering
+
+pytestmark = pytest.mark.e2e
+
+
+def cli_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
+    return clean_env(
+        CROSSDOCK_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'crossdock.db'}",
+        CROSSDOCK_VAR_DIR=str(tmp_path / "var"),
+        CROSSDOCK_HTTP_MAX_ATTEMPTS="2",
+        CROSSDOCK_HTTP_BACKOFF_INITIAL="0.01",
+        CROSSDOCK_HTTP_MAX_WAIT="0.05",
+        **overrides,
+    )
+
+
+def test_runs_started_from_the_cli_are_recorded_and_listed_together(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    """A CLI sync and a CLI site run are both recorded as runs (trigger cli), listed by `crossdock runs`."""
+    env = cli_env(
+        tmp_path,
+        CROSSDOCK_MARKETPLACE_PROVIDER_URL=simulator.feed_url,
+        CROSSDOCK_SITE_OUTAGES_BASE_URL=f"http://127.0.0.1:{free_port()}",
+        CROSSDOCK_SITE_OUTAGES_API_KEY="test-not-a-real-key",
+    )
+    assert run_cli("marketplace", "sync", env=env).returncode == 0
+    assert run_cli("site-outages", "process", "norwich-pear-tree", env=env).returncode == 6
+    listed = run_cli("runs", "--json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    runs: list[dict[str, Any]] = json.loads(listed.stdout)
+    assert [(r["job"], r["subject"], r["trigger"], r["outcome"]) for r in runs] == [
+        ("site_outages.process", "norwich-pear-tree", "cli", "failed"),
+        ("marketplace.sync", "fever", "cli", "success"),
+    ]
+    only = json.loads(run_cli("runs", "--capability", "marketplace", "--json", env=env).stdout)
+    assert [r["job"] for r in only] == ["marketplace.sync"]
+    jobs = {job["name"]: job for job in json.loads(run_cli("jobs", "list", "--json", env=env).stdout)}
+    assert jobs["marketplace.sync"]["last_outcome"] == "success"
+    assert jobs["site_outages.process"]["last_outcome"] == "failed"
+    table = run_cli("runs", env=env)
+    assert "marketplace.sync" in table.stdout
+    assert "site_outages.process" in table.stdout
+    unknown = run_cli("runs", "--capability", "nope", env=env)
+    assert unknown.returncode == 2
+    assert "marketplace" in unknown.stderr
+
+
+def test_jobs_run_runs_each_scheduled_site(tmp_path: Path) -> None:
+    """`jobs run site_outages.process` runs once per configured site, each its own run record."""
+    env = cli_env(
+        tmp_path,
+        CROSSDOCK_SITE_OUTAGES_BASE_URL=f"http://127.0.0.1:{free_port()}",
+        CROSSDOCK_SITE_OUTAGES_API_KEY="test-not-a-real-key",
+        CROSSDOCK_SITE_OUTAGES_SITES="norwich-pear-tree,kingfisher",
+    )
+    result = run_cli("jobs", "run", "site_outages.process", env=env)
+    assert result.returncode == 1  # nothing listens: both runs fail, and say so
+    runs = json.loads(run_cli("runs", "--capability", "site-outages", "--json", env=env).stdout)
+    assert sorted(r["subject"] for r in runs) == ["kingfisher", "norwich-pear-tree"]
+    nothing = run_cli("jobs", "run", "site_outages.process", env=cli_env(tmp_path))
+    assert nothing.returncode == 2
+    assert "CROSSDOCK_SITE_OUTAGES_SITES" in nothing.stderr.strip().splitlines()[-1]
+
+
+def test_make_run_starts_the_demo_simulator_and_stops_it(tmp_path: Path) -> None:
+    """`serve --with-simulator` starts the provider simulator, syncs from it, and stops it on exit."""
+    port = free_port()
+    log = tmp_path / "serve.log"
+    env = cli_env(tmp_path, CROSSDOCK_API_READ_MODEL_POLL_INTERVAL="0.1")
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "crossdock", "serve", "--port", str(port), "--with-simulator"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_answering(f"{base}/health", server, timeout=30, details=log.read_text)
+        line = next(line for line in log.read_text().splitlines() if line.startswith("provider:"))
+        assert line.endswith("(local marketplace simulator)")
+        simulator_url = line.split()[1]
+        assert simulator_url.startswith("http://127.0.0.1:")
+        for _ in range(100):
+            events = httpx.get(f"{base}/search", timeout=5).json()["data"]["events"]
+            if events:
+                break
+            time.sleep(0.1)
+        assert len(events) == 3
+    finally:
+        assert stop(server) is not None
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(simulator_url, timeout=2)
+
+
+def test_simulate_reports_a_taken_port_like_every_command(tmp_path: Path) -> None:
+    """A simulator that cannot listen exits 2 with one `error:` line, like every configuration error."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("simulate", "marketplace", "--port", str(port), env=cli_env(tmp_path))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: cannot listen on 127.0.0.1:{port}")
