@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -21,14 +22,14 @@ pytestmark = pytest.mark.e2e
 
 
 def cli_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
-    return clean_env(
-        CROSSDOCK_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'crossdock.db'}",
-        CROSSDOCK_VAR_DIR=str(tmp_path / "var"),
-        CROSSDOCK_HTTP_MAX_ATTEMPTS="2",
-        CROSSDOCK_HTTP_BACKOFF_INITIAL="0.01",
-        CROSSDOCK_HTTP_MAX_WAIT="0.05",
-        **overrides,
-    )
+    settings = {
+        "CROSSDOCK_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'crossdock.db'}",
+        "CROSSDOCK_VAR_DIR": str(tmp_path / "var"),
+        "CROSSDOCK_HTTP_MAX_ATTEMPTS": "2",
+        "CROSSDOCK_HTTP_BACKOFF_INITIAL": "0.01",
+        "CROSSDOCK_HTTP_MAX_WAIT": "0.05",
+    }
+    return clean_env(**{**settings, **overrides})
 
 
 def test_runs_started_from_the_cli_are_recorded_and_listed_together(
@@ -121,3 +122,20 @@ def test_simulate_reports_a_taken_port_like_every_command(tmp_path: Path) -> Non
         result = run_cli("simulate", "marketplace", "--port", str(port), env=cli_env(tmp_path))
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith(f"error: cannot listen on 127.0.0.1:{port}")
+
+
+def test_db_upgrade_refuses_our_tables_without_a_migration_record(tmp_path: Path) -> None:
+    """`db upgrade` on a database holding our tables but no alembic_version: exit 8, one line, untouched."""
+    database = tmp_path / "leftover.db"
+    with sqlite3.connect(database) as connection:
+        connection.execute("CREATE TABLE site_outage_runs (id INTEGER PRIMARY KEY)")
+    env = cli_env(tmp_path, CROSSDOCK_DATABASE_URL=f"sqlite:///{database}")
+    result = run_cli("db", "upgrade", env=env)
+    assert result.returncode == 8, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: database ")
+    assert "site_outage_runs" in last
+    assert "no migration record" in last
+    with sqlite3.connect(database) as connection:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert tables == {"site_outage_runs"}
