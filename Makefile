@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PYTEST := $(BIN)/python -m pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit test-integration test-e2e lint format bench bench-search bench-ingest clean
+.PHONY: help install run test test-unit test-integration test-e2e lint format bench bench-search bench-ingest bench-resilience bench-limits clean
 
 help: ## List every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -44,7 +44,7 @@ format: $(STAMP) ## Reformat the code and apply safe lint fixes
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
-bench: $(STAMP) ## Run all benchmarks (needs wrk and nginx; installs them with apt-get when root)
+bench: $(STAMP) ## Run the search and ingestion benchmarks (needs wrk and nginx; apt-get when root)
 	bench/run.sh all
 
 bench-search: $(STAMP) ## Load-test GET /search with wrk beside nginx serving a static file
@@ -52,6 +52,12 @@ bench-search: $(STAMP) ## Load-test GET /search with wrk beside nginx serving a 
 
 bench-ingest: $(STAMP) ## Time a 10,000 x 1 x 100 feed sync on SQLite and PostgreSQL
 	bench/run.sh ingest
+
+bench-resilience: $(STAMP) ## Site-outages success rate at 40 % 500s and with 429 + Retry-After
+	bench/run.sh resilience
+
+bench-limits: $(STAMP) ## Peak memory of syncs of hostile feeds, and of 100,000 distinct /search queries
+	bench/run.sh limits
 
 clean: ## Remove the virtualenv, caches and the embedded database
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage var build src/*.egg-info

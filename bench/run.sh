@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Crossdock benchmarks: run.sh search|ingest|all
+# Crossdock benchmarks: run.sh search|ingest|resilience|limits|all
 #
-#   search  wrk against GET /search (1 and 2 workers) beside nginx serving a static file
-#   ingest  crossdock marketplace sync of a 10,000 x 1 x 100 feed on SQLite and PostgreSQL
-#   all     both
+#   search      wrk against GET /search (1 and 2 workers) beside nginx serving a static file
+#   ingest      crossdock marketplace sync of a 10,000 x 1 x 100 feed on SQLite and PostgreSQL
+#   resilience  crossdock site-outages process, 200 runs at 40 % 500s and 50 with 429 + Retry-After
+#   limits      worker RSS under 100,000 distinct /search queries; peak RSS of syncs of hostile feeds
+#   all         search and ingest
 #
 # Everything listens on and talks to 127.0.0.1 only, every step has a time limit, and the EXIT
 # trap stops whatever the drivers started and removes the temporary directory. Raw outputs go to
@@ -12,16 +14,18 @@
 # Environment: BENCH_WORKERS (first search row, default 1; a 2-worker row is always added),
 # BENCH_POSTGRES_URL (default postgresql+asyncpg://postgres@127.0.0.1:5432/test; "skip" skips it):
 # only the server to use; the ingestion benchmark creates a throw-away database of its own there and
-# drops it at the end, leaving the named database untouched.
+# drops it at the end, leaving the named database untouched. BENCH_RESILIENCE_RUNS (default 200) and
+# BENCH_RATE_LIMIT_RUNS (default 50): runs of the two resilience scenarios; BENCH_RESILIENCE_SEED
+# (default random): the seed of the simulator's faults.
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 search|ingest|all" >&2
+    echo "usage: $0 search|ingest|resilience|limits|all" >&2
     exit 2
 }
 [[ $# -eq 1 ]] || usage
 MODE=$1
-case $MODE in search | ingest | all) ;; *) usage ;; esac
+case $MODE in search | ingest | resilience | limits | all) ;; *) usage ;; esac
 
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=$ROOT/.venv/bin
@@ -35,6 +39,8 @@ export PATH=$PATH:/usr/sbin:/sbin
 
 SEARCH_TIME_LIMIT=900
 INGEST_TIME_LIMIT=2400
+RESILIENCE_TIME_LIMIT=3600
+LIMITS_TIME_LIMIT=1200
 
 ensure_search_tools() {
     local missing=()
@@ -51,7 +57,7 @@ ensure_search_tools() {
     fi
 }
 
-if [[ $MODE != ingest ]]; then
+if [[ $MODE == search || $MODE == all || $MODE == limits ]]; then
     ensure_search_tools
 fi
 
@@ -152,13 +158,47 @@ if [[ $MODE == ingest || $MODE == all ]]; then
     [[ $rc -eq 0 ]] || STATUS=1
 fi
 
+if [[ $MODE == resilience ]]; then
+    echo "== resilience benchmark (raw outputs: ${OUT#"$ROOT"/})" >&2
+    rc=0
+    run_driver "$RESILIENCE_TIME_LIMIT" "$PY" bench/resilience_bench.py --out "$OUT" || rc=$?
+    if [[ -s $OUT/resilience.md ]]; then
+        SECTIONS+=("$OUT/resilience.md")
+    else
+        echo "### Resilience: FAILED (exit $rc), see ${OUT#"$ROOT"/}" >"$OUT/resilience.md"
+        SECTIONS+=("$OUT/resilience.md")
+    fi
+    [[ $rc -eq 0 ]] || STATUS=1
+fi
+
+if [[ $MODE == limits ]]; then
+    echo "== distinct-query memory benchmark (raw outputs: ${OUT#"$ROOT"/}/cache)" >&2
+    rc=0
+    run_driver "$LIMITS_TIME_LIMIT" "$PY" bench/cache_bench.py --out "$OUT/cache" || rc=$?
+    if [[ $rc -ne 0 || ! -s $OUT/cache/cache.md ]]; then
+        mkdir -p "$OUT/cache"
+        echo "### Distinct queries: FAILED (exit $rc), see ${OUT#"$ROOT"/}/cache" >"$OUT/cache/cache.md"
+        STATUS=1
+    fi
+    SECTIONS+=("$OUT/cache/cache.md")
+    echo "== hostile feeds benchmark (raw outputs: ${OUT#"$ROOT"/}/limits)" >&2
+    rc=0
+    run_driver "$LIMITS_TIME_LIMIT" "$PY" bench/limits_bench.py --out "$OUT/limits" || rc=$?
+    if [[ $rc -ne 0 || ! -s $OUT/limits/limits.md ]]; then
+        mkdir -p "$OUT/limits"
+        echo "### Hostile feeds: FAILED (exit $rc), see ${OUT#"$ROOT"/}/limits" >"$OUT/limits/limits.md"
+        STATUS=1
+    fi
+    SECTIONS+=("$OUT/limits/limits.md")
+fi
+
 cpu_model=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 memory=$(awk '/^MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
 granian_version=$("$PY" -c 'import granian; print(granian.__version__)' 2>/dev/null || echo unknown)
 revision=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [[ -n $(git -C "$ROOT" status --porcelain 2>/dev/null) ]]; then revision="$revision + uncommitted changes"; fi
 tools=""
-if [[ $MODE != ingest ]]; then
+if [[ $MODE == search || $MODE == all || $MODE == limits ]]; then
     tools=", $(wrk -v 2>&1 | head -n1 | awk '{print "wrk " $2}'), $(nginx -v 2>&1 | sed 's|nginx version: nginx/|nginx |')"
 fi
 

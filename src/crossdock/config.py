@@ -13,16 +13,65 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_args
 
-from pydantic import AliasChoices, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    Field,
+    PrivateAttr,
+    SecretBytes,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from crossdock.apikeys import ApiKeyEntry
 from crossdock.errors import ConfigurationError
 
 DEFAULT_SQLITE_PATH = Path("var") / "crossdock.db"
 
 PositiveSeconds = Annotated[float, Field(gt=0)]
+
+
+def secret_problem(value: str) -> str | None:
+    """What makes ``value`` unusable as a key sent in an HTTP header (``None``: nothing), in words
+    that never quote it: whitespace inside it, a non-ASCII or a control character."""
+    for character in value:
+        if character.isspace():
+            return "contains whitespace (only whitespace around the value is stripped)"
+        if not character.isascii():
+            return "contains a non-ASCII character"
+        if not character.isprintable():
+            return "contains a control character"
+    return None
+
+
+def validated_secret(value: str, *, name: str) -> SecretStr:
+    """``value`` with surrounding whitespace stripped, or a one-line :class:`ConfigurationError`
+    ``invalid <name>: <problem>`` that never shows it (for secrets given outside the settings: options)."""
+    stripped = value.strip()
+    problem = secret_problem(stripped)
+    if problem is not None:
+        raise ConfigurationError(f"invalid {name}: {problem}")
+    return SecretStr(stripped)
+
+
+def _clean_secret(value: SecretStr) -> SecretStr:
+    stripped = value.get_secret_value().strip()
+    problem = secret_problem(stripped)
+    if problem is not None:
+        # A custom error so the message is exactly ours: no value, no "Value error, " prefix.
+        raise PydanticCustomError("invalid_secret", problem)
+    return SecretStr(stripped)
+
+
+ApiKeySecret = Annotated[SecretStr, AfterValidator(_clean_secret)]
+"""A key or token sent in an HTTP header. Whitespace around it is stripped (a key read from a secret
+file ends with a newline); whitespace inside it, control and non-ASCII characters are refused with a
+message that names no value. Use it for every secret setting that travels in a header."""
 
 
 def normalize_database_url(url: str) -> str:
@@ -125,6 +174,32 @@ class HttpSettings(SettingsGroup):
         default=20.0, ge=0, description="Requests per second to one upstream; 0 disables the limiter."
     )
     rate_burst: int = Field(default=10, ge=1, description="Requests allowed at once before the rate applies.")
+    max_response_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1,
+        description="Largest response body (decoded bytes) read into memory; a larger one fails the call.",
+    )
+
+    def for_upstream(self, **overrides: float | int | None) -> HttpSettings:
+        """A copy for one upstream with some fields replaced; ``None`` keeps this object's value.
+
+        Capabilities use it to give their upstream its own retry budget or breaker (its own documented
+        settings). Overrides are validated like the environment's values: an unknown name or a value
+        out of range raises :class:`ConfigurationError` naming the field.
+        """
+        unknown = sorted(set(overrides) - set(type(self).model_fields))
+        if unknown:
+            raise ConfigurationError(f"unknown HTTP client settings: {', '.join(unknown)}")
+        changes = {name: value for name, value in overrides.items() if value is not None}
+        if not changes:
+            return self
+        try:
+            return type(self).model_validate({**self.model_dump(), **changes})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise ConfigurationError(
+                f"invalid HTTP client override {first['loc'][0] if first['loc'] else ''}: {first['msg']}"
+            ) from None
 
 
 class ApiSettings(SettingsGroup):
@@ -142,6 +217,33 @@ class ApiSettings(SettingsGroup):
     scheduler_enabled: bool = Field(
         default=True, description="Run the job scheduler inside `crossdock serve` (one process per host)."
     )
+    keys: tuple[ApiKeyEntry, ...] = Field(
+        default=(),
+        description="API keys: a JSON list of the entries `crossdock keys create` prints (names, scopes, "
+        "salted hashes; never a key). Empty: no authentication, for a service bound to loopback.",
+    )
+    allow_unauthenticated: bool = Field(
+        default=False,
+        description="Let `crossdock serve` bind a non-loopback address without API keys (trusted networks).",
+    )
+
+    @field_validator("keys")
+    @classmethod
+    def _usable_keys(cls, value: tuple[ApiKeyEntry, ...]) -> tuple[ApiKeyEntry, ...]:
+        from crossdock.apikeys import known_scopes
+
+        ids = [entry.id for entry in value]
+        if len(set(ids)) != len(ids):
+            raise ValueError("two entries have the same id; create each key with `crossdock keys create`")
+        known = set(known_scopes())
+        for entry in value:
+            unknown = sorted(set(entry.scopes) - known)
+            if unknown:
+                raise ValueError(
+                    f"key {entry.name!r} has unknown scopes {', '.join(unknown)}; "
+                    f"known: {', '.join(sorted(known))}"
+                )
+        return value
 
 
 def capability_settings_groups() -> tuple[type[SettingsGroup], ...]:
@@ -213,10 +315,34 @@ def settings_error(exc: ValidationError, group: type[BaseSettings]) -> Configura
     first = exc.errors()[0]
     located = str(first["loc"][0]) if first["loc"] else ""
     variable = f"{group.model_config.get('env_prefix', '')}{located}".upper()
+    message = str(first["msg"])
     for field, names in environment_variables(group).items():
         if located in (field, *names):
             variable = names[0]
-    return ConfigurationError(f"invalid setting {variable}: {first['msg']}")
+            if _holds_secret(group.model_fields[field].annotation):
+                message = _without_value(message, first.get("input"))
+    # One line, whatever a validator wrote.
+    return ConfigurationError(f"invalid setting {variable}: {' '.join(message.split())}")
+
+
+def _holds_secret(annotation: Any) -> bool:
+    if annotation in (SecretStr, SecretBytes):
+        return True
+    return any(_holds_secret(argument) for argument in get_args(annotation))
+
+
+def _without_value(message: str, value: object) -> str:
+    """``message`` with any printed form of a secret's ``value`` masked (our own messages have none;
+    this guards against a validator that quotes its input)."""
+    from crossdock.httpclient.redaction import MASK, printed_forms
+
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if not isinstance(value, str):
+        return message
+    for form in sorted(printed_forms(value) | printed_forms(value.strip()), key=len, reverse=True):
+        message = message.replace(form, MASK)
+    return message
 
 
 @lru_cache(maxsize=1)

@@ -8,7 +8,9 @@ headers before it builds one.
     CrossdockError
     ├── ConfigurationError            settings are missing or invalid
     ├── InvalidInputError             a caller's input (query parameter, CLI option) is malformed
-    ├── StorageError                  the database is unreachable or a statement failed
+    ├── AuthenticationError           a request to our API carries no usable API key (401)
+    ├── PermissionDeniedError         the request's API key lacks the scope the route needs (403)
+    ├── StorageError                  the database (or a local file we write) failed
     ├── ProviderDataError             an upstream answered, but its payload cannot be used as a whole
     ├── JobAlreadyRunningError        a job was asked to start while it is running
     └── UpstreamError                 a call to an upstream API failed (carries the upstream name)
@@ -55,8 +57,21 @@ class InvalidInputError(CrossdockError):
             self.code = code
 
 
+class AuthenticationError(CrossdockError):
+    """Raised when API keys are configured and a protected request has no valid key (answered 401)."""
+
+    code = "unauthorized"
+
+
+class PermissionDeniedError(CrossdockError):
+    """Raised when a valid API key lacks the scope a route requires (answered 403)."""
+
+    code = "forbidden"
+
+
 class StorageError(CrossdockError):
-    """Raised when the database cannot be reached or a statement fails."""
+    """Raised when the database cannot be reached or a statement fails, or a local file Crossdock
+    writes (a downloaded feed) cannot be written or read (disk full, permissions)."""
 
     code = "storage_error"
 

@@ -6,6 +6,7 @@ own temporary directory and database, and is always stopped at the end of the te
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -99,24 +100,33 @@ class Service:
         pytest.fail(f"timed out waiting for {what}; last value {last!r}\n{self.log.read_text()[-4000:]}")
 
 
-@pytest.fixture
-def simulator(tmp_path: Path) -> Iterator[Simulator]:
-    """The provider simulator rotating through the three samples."""
+@contextlib.contextmanager
+def running_simulator(
+    tmp_path: Path, name: str, *args: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``crossdock simulate NAME ARGS`` on a free 127.0.0.1 port: its base URL once it answers."""
     port = free_port()
-    log = tmp_path / "simulator.log"
+    log = tmp_path / f"{name}-simulator.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "crossdock", "simulate", "marketplace", "--port", str(port)],
-            env=clean_env(),
+            [sys.executable, "-m", "crossdock", "simulate", name, "--port", str(port), *args],
+            env=env if env is not None else clean_env(),
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    sim = Simulator(f"http://127.0.0.1:{port}", process)
+    base = f"http://127.0.0.1:{port}"
     try:
-        wait_until_ready(f"{sim.base_url}/health", process, log)
-        yield sim
+        wait_until_ready(f"{base}/health", process, log)
+        yield base, process
     finally:
         stop(process)
+
+
+@pytest.fixture
+def simulator(tmp_path: Path) -> Iterator[Simulator]:
+    """The provider simulator rotating through the three samples."""
+    with running_simulator(tmp_path, "marketplace") as (base, process):
+        yield Simulator(base, process)
 
 
 def service_env(tmp_path: Path, provider_url: str, **overrides: str) -> dict[str, str]:
@@ -137,16 +147,17 @@ def service_env(tmp_path: Path, provider_url: str, **overrides: str) -> dict[str
     return clean_env(**settings)
 
 
-def start_service(tmp_path: Path, env: dict[str, str]) -> Service:
+def start_service(tmp_path: Path, env: dict[str, str], *args: str, cwd: Path | None = None) -> Service:
+    """``crossdock serve --port P ARGS`` with ``env``, once ``/health`` answers (stop it with ``stop``)."""
     port = free_port()
     log = tmp_path / "service.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "crossdock", "serve", "--port", str(port)],
+            [sys.executable, "-m", "crossdock", "serve", "--port", str(port), *args],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
-            cwd=tmp_path,
+            cwd=cwd or tmp_path,
         )
     service = Service(f"http://127.0.0.1:{port}", env, process, log)
     try:

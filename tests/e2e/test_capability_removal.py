@@ -18,8 +18,8 @@ import pytest
 
 from crossdock.capabilities import CAPABILITIES
 from crossdock.manifest import Capability
-from tests.e2e.conftest import clean_env
-from tests.support.processes import free_port, stop, wait_until_answering
+from tests.e2e.conftest import clean_env, start_service
+from tests.support.processes import stop
 
 pytestmark = pytest.mark.e2e
 
@@ -77,19 +77,9 @@ def test_product_works_without_the_capability(capability: Capability, tmp_path: 
     assert not jobs & {spec.name for spec in capability.jobs}
     assert jobs == {spec.name for other in CAPABILITIES if other is not capability for spec in other.jobs}
 
-    port = free_port()
-    log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "crossdock", "serve", "--port", str(port)],
-            env={**env, "PYTHONPATH": str(root)},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=root,
-        )
+    service = start_service(tmp_path, {**env, "PYTHONPATH": str(root)}, cwd=root)
     try:
-        base = f"http://127.0.0.1:{port}"
-        wait_until_answering(f"{base}/health", server, timeout=30, details=log.read_text)
+        base = service.base_url
         health = httpx.get(f"{base}/health", timeout=5)
         assert health.status_code == 200
         assert capability.name not in health.json()
@@ -100,4 +90,4 @@ def test_product_works_without_the_capability(capability: Capability, tmp_path: 
             assert not own & paths
         assert httpx.get(f"{base}/runs", timeout=5).json() == {"runs": []}
     finally:
-        stop(server)
+        stop(service.process)

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import socket
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -15,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Simulator, clean_env, run_cli
-from tests.support.processes import free_port, stop, wait_until_answering
+from tests.e2e.conftest import Simulator, clean_env, run_cli, start_service
+from tests.support.processes import free_port, stop
 
 pytestmark = pytest.mark.e2e
 
@@ -83,21 +81,11 @@ def test_jobs_run_runs_each_scheduled_site(tmp_path: Path) -> None:
 
 def test_make_run_starts_the_demo_simulator_and_stops_it(tmp_path: Path) -> None:
     """`serve --with-simulator` starts the provider simulator, syncs from it, and stops it on exit."""
-    port = free_port()
-    log = tmp_path / "serve.log"
     env = cli_env(tmp_path, CROSSDOCK_API_READ_MODEL_POLL_INTERVAL="0.1")
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "crossdock", "serve", "--port", str(port), "--with-simulator"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=tmp_path,
-        )
-    base = f"http://127.0.0.1:{port}"
+    service = start_service(tmp_path, env, "--with-simulator")
+    base = service.base_url
     try:
-        wait_until_answering(f"{base}/health", server, timeout=30, details=log.read_text)
-        line = next(line for line in log.read_text().splitlines() if line.startswith("provider:"))
+        line = next(line for line in service.log.read_text().splitlines() if line.startswith("provider:"))
         assert line.endswith("(local marketplace simulator)")
         simulator_url = line.split()[1]
         assert simulator_url.startswith("http://127.0.0.1:")
@@ -108,7 +96,7 @@ def test_make_run_starts_the_demo_simulator_and_stops_it(tmp_path: Path) -> None
             time.sleep(0.1)
         assert len(events) == 3
     finally:
-        assert stop(server) is not None
+        stop(service.process)
     with pytest.raises(httpx.HTTPError):
         httpx.get(simulator_url, timeout=2)
 
@@ -139,3 +127,37 @@ def test_db_upgrade_refuses_our_tables_without_a_migration_record(tmp_path: Path
     with sqlite3.connect(database) as connection:
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert tables == {"site_outage_runs"}
+
+
+def test_keys_made_by_the_cli_guard_a_running_service(tmp_path: Path) -> None:
+    """Keys from `crossdock keys create`, set in CROSSDOCK_API_KEYS, guard `serve`; /search stays open."""
+    made = [
+        json.loads(run_cli("keys", "create", name, "--scope", scope, "--json").stdout)
+        for name, scope in (
+            ("ops", "ops:read"),
+            ("reader", "marketplace:read"),
+        )
+    ]
+    env = cli_env(
+        tmp_path,
+        CROSSDOCK_API_KEYS=json.dumps([entry["entry"] for entry in made]),
+        CROSSDOCK_MARKETPLACE_SYNC_ENABLED="false",
+    )
+    listed = run_cli("keys", "list", "--json", env=env)
+    assert [row["name"] for row in json.loads(listed.stdout)] == ["ops", "reader"]
+    assert made[0]["key"] not in listed.stdout
+    service = start_service(tmp_path, env)
+    base = service.base_url
+    try:
+        assert httpx.get(f"{base}/health", timeout=5).json() == {"status": "ok"}
+        assert httpx.get(f"{base}/search", timeout=5).status_code == 200
+        assert httpx.get(f"{base}/metrics", timeout=5).status_code == 401
+        ops = {"Authorization": f"Bearer {made[0]['key']}"}
+        reader = {"X-API-Key": made[1]["key"]}
+        assert httpx.get(f"{base}/metrics", headers=ops, timeout=5).status_code == 200
+        assert httpx.get(f"{base}/metrics", headers=reader, timeout=5).status_code == 403
+        assert httpx.get(f"{base}/marketplace/runs", headers=reader, timeout=5).status_code == 200
+        assert "database" in httpx.get(f"{base}/health", headers=ops, timeout=5).json()
+    finally:
+        stop(service.process)
+    assert made[0]["key"] not in service.log.read_text()

@@ -13,8 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import clean_env, run_cli
-from tests.support.processes import free_port, stop, wait_until_answering
+from tests.e2e.conftest import clean_env, run_cli, running_simulator
 
 pytestmark = pytest.mark.e2e
 
@@ -52,32 +51,9 @@ class Platform:
 
 @pytest.fixture
 def platform(tmp_path: Path) -> Iterator[Platform]:
-    port = free_port()
     key = "test-" + secrets.token_hex(12)  # generated per run: never a real credential
-    log = tmp_path / "platform.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "crossdock",
-                "simulate",
-                "krakenflex",
-                "--port",
-                str(port),
-                "--api-key",
-                key,
-            ],
-            env=clean_env(),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_answering(f"{base}/_control", process, timeout=30, details=log.read_text)
+    with running_simulator(tmp_path, "krakenflex", "--api-key", key) as (base, process):
         yield Platform(base, key, process, tmp_path)
-    finally:
-        stop(process)
 
 
 def expected_norwich(krakenflex_dir: Path) -> list[dict[str, str]]:

@@ -20,8 +20,13 @@ STARTUP_TIMEOUT_SECONDS = 10.0
 
 
 @contextmanager
-def serve_in_thread(app: Any, *, graceful_shutdown_seconds: float = 1.0) -> Iterator[str]:
-    """Serve ``app`` on ``http://127.0.0.1:<ephemeral port>`` and yield that base URL (no trailing slash)."""
+def serve_in_thread(
+    app: Any, *, graceful_shutdown_seconds: float = 1.0, lifespan: str = "off"
+) -> Iterator[str]:
+    """Serve ``app`` on ``http://127.0.0.1:<ephemeral port>`` and yield that base URL (no trailing slash).
+
+    ``lifespan="on"`` runs the app's start-up and shut-down (our service needs them).
+    """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -32,7 +37,7 @@ def serve_in_thread(app: Any, *, graceful_shutdown_seconds: float = 1.0) -> Iter
         port=port,
         http="h11",
         ws="none",
-        lifespan="off",
+        lifespan=lifespan,  # type: ignore[arg-type]
         log_level="critical",
         access_log=False,
         timeout_graceful_shutdown=graceful_shutdown_seconds,

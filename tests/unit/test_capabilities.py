@@ -150,6 +150,7 @@ def test_simulator_does_not_use_the_capabilitys_client_side(capability: Capabili
     simulator = folder_of(capability) / "simulator"
     if not simulator.is_dir():
         pytest.skip(f"{capability.name} has no simulator package")
-    client_side = {f"{capability.package}.{role}" for role in ("provider", "service", "store", "jobs")}
+    roles = ("provider", "feed", "service", "store", "jobs")
+    client_side = {f"{capability.package}.{role}" for role in roles}
     for path in simulator.rglob("*.py"):
         assert not (imported_modules(path) & client_side), path.name

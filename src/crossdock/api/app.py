@@ -20,10 +20,12 @@ from typing import IO
 from fastapi import FastAPI
 
 from crossdock import __version__
+from crossdock.api import openapi
 from crossdock.api.asgi import ASGIApp, RequestMetrics
 from crossdock.api.errors import install_error_handlers
 from crossdock.api.ops import router as ops_router
 from crossdock.api.state import AppState
+from crossdock.apikeys import KeyRing
 from crossdock.capabilities import CAPABILITIES
 from crossdock.config import Settings, get_settings
 from crossdock.jobs.context import JobContext
@@ -33,6 +35,7 @@ from crossdock.jobs.spec import JobSpec
 from crossdock.manifest import CapabilityRuntime
 from crossdock.observability.logging import configure_logging
 from crossdock.storage import Database, create_database
+from crossdock.storage.files import private_directory
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +48,7 @@ def scheduler_lock_path(settings: Settings) -> Path:
 def try_scheduler_lock(settings: Settings) -> IO[str] | None:
     """Take the host-wide scheduler lock for this database, or None if another process holds it."""
     path = scheduler_lock_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_directory(path.parent)
     handle = path.open("a")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -80,7 +83,7 @@ def create_app(settings: Settings, *, database: Database | None = None, fast_pat
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = database or create_database(settings.database)
-        state = AppState(settings=settings, db=db, runtimes=runtimes)
+        state = AppState(settings=settings, db=db, keys=KeyRing(settings.api.keys), runtimes=runtimes)
         app.state.service = state
         for runtime in runtimes.values():
             await runtime.start(db)
@@ -108,14 +111,20 @@ def create_app(settings: Settings, *, database: Database | None = None, fast_pat
         + " ".join(capability.summary for capability in CAPABILITIES)
         + " Operations: health, metrics, runs.",
         lifespan=lifespan,
+        # Served by our own routes, behind the same access rules as everything else.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        # A slash-redirect copies the request's Host header into Location: unknown paths are 404.
+        redirect_slashes=False,
     )
     install_error_handlers(app)
     for capability in CAPABILITIES:
         if capability.router is not None:
             app.include_router(capability.router())
     app.include_router(ops_router)
-    pages = (app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
-    served: ASGIApp = RequestMetrics(app, fixed_paths=frozenset(page for page in pages if page))
+    openapi.install(app)
+    served: ASGIApp = RequestMetrics(app)
     if fast_path:
         # Fast paths answer before the metrics layer and count their own routes.
         for runtime in runtimes.values():

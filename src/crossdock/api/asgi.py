@@ -1,10 +1,9 @@
 """ASGI types and the request-metrics layer every answer of the service goes through.
 
 Requests are counted and timed by route template (``/search``, later ``/events/{id}``), read from the
-route the framework matched (or, for the framework's own pages such as ``/docs``, from a fixed set of
-paths), so the labels stay a small closed set whatever paths clients send; anything else is
-``other``. Capabilities' own ASGI fast paths sit in front of this layer and count their routes
-themselves.
+route the framework matched, so the labels stay a small closed set whatever paths clients send;
+anything else is ``other``. Capabilities' own ASGI fast paths sit in front of this layer and count
+their routes themselves.
 """
 
 from __future__ import annotations
@@ -24,24 +23,17 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 OTHER_ROUTE = "other"
 
 
-def route_label(scope: Scope, fixed_paths: frozenset[str] = frozenset()) -> str:
-    """The template of the route that handled the request, its path if fixed, or ``other``."""
+def route_label(scope: Scope) -> str:
+    """The template of the route that handled the request, or ``other``."""
     path = getattr(scope.get("route"), "path", None)
-    if isinstance(path, str):
-        return path
-    return scope["path"] if scope["path"] in fixed_paths else OTHER_ROUTE
+    return path if isinstance(path, str) else OTHER_ROUTE
 
 
 class RequestMetrics:
-    """Counts requests by route template and status, and times them.
+    """Counts requests by route template and status, and times them."""
 
-    ``fixed_paths`` are paths without parameters served outside the routers (``/docs``,
-    ``/openapi.json``), labelled by their own path.
-    """
-
-    def __init__(self, app: ASGIApp, *, fixed_paths: frozenset[str] = frozenset()) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.fixed_paths = fixed_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,6 +51,6 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
-            route = route_label(scope, self.fixed_paths)
+            route = route_label(scope)
             HTTP_REQUESTS.labels(route, str(status)).inc()
             HTTP_LATENCY.labels(route).observe(time.perf_counter() - started)

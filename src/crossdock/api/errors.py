@@ -15,8 +15,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from crossdock.errors import (
+    AuthenticationError,
     CrossdockError,
     InvalidInputError,
+    PermissionDeniedError,
     StorageError,
     UpstreamUnavailableError,
 )
@@ -44,6 +46,10 @@ def status_for(exc: CrossdockError) -> int:
     """The HTTP status an error of ours maps to."""
     if isinstance(exc, InvalidInputError):
         return 400
+    if isinstance(exc, AuthenticationError):
+        return 401
+    if isinstance(exc, PermissionDeniedError):
+        return 403
     if isinstance(exc, StorageError | UpstreamUnavailableError):
         return 503
     return 500
@@ -62,7 +68,11 @@ def _json(status: int, body: bytes) -> Response:
 
 async def _crossdock_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, CrossdockError)
-    return _json(*error_answer(exc))
+    response = _json(*error_answer(exc))
+    if isinstance(exc, AuthenticationError):
+        # RFC 9110: a 401 names the scheme the client should use.
+        response.headers["WWW-Authenticate"] = 'Bearer realm="crossdock"'
+    return response
 
 
 async def _validation_error(_request: Request, exc: Exception) -> Response:
@@ -80,7 +90,11 @@ async def _validation_error(_request: Request, exc: Exception) -> Response:
 async def _http_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = _STATUS_CODES.get(exc.status_code, f"http_{exc.status_code}")
-    return _json(exc.status_code, envelope(code, str(exc.detail)))
+    response = _json(exc.status_code, envelope(code, str(exc.detail)))
+    # The framework's own headers (a 405's Allow, which RFC 9110 requires) go out with the envelope.
+    for name, value in (exc.headers or {}).items():
+        response.headers[name] = value
+    return response
 
 
 async def _unexpected(_request: Request, exc: Exception) -> Response:

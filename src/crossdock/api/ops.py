@@ -1,5 +1,9 @@
 """Routes every deployment has: ``/health`` (liveness, dependencies, each capability's section),
-``/metrics`` (Prometheus) and ``/runs`` (the one record of runs, filterable by capability and job).
+``/metrics`` (Prometheus), ``/runs`` (the one record of runs, filterable by capability and job) and
+the API documents (``/openapi.json``, ``/docs``, ``/redoc``).
+
+With API keys configured, ``/health`` answers only ``{"status": …}`` to a request without an
+``ops:read`` key; everything else here needs ``ops:read``.
 """
 
 from __future__ import annotations
@@ -7,18 +11,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from sqlalchemy import select
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 
+from crossdock.api.auth import PUBLIC, may_see, require
 from crossdock.api.state import AppState, AppStateDep
+from crossdock.apikeys import OPS_READ
 from crossdock.errors import CrossdockError
 from crossdock.httpclient import default_registry
 from crossdock.jobs import records
 from crossdock.jobs.schemas import RunPage, RunRead
 from crossdock.observability.metrics import render_metrics
 from crossdock.observability.models import UpstreamState
-from crossdock.storage.timestamps import aware
 
 router = APIRouter(tags=["operations"])
 
@@ -30,8 +36,8 @@ async def _upstreams(state: AppState) -> dict[str, Any]:
             upstreams[row.upstream] = {
                 "state": row.state,
                 "consecutive_failures": row.consecutive_failures,
-                "opened_at": aware(row.opened_at),
-                "as_of": aware(row.updated_at),
+                "opened_at": row.opened_at,
+                "as_of": row.updated_at,
             }
     # This process's own breakers are the freshest view when it runs the scheduler.
     for name, snapshot in default_registry.snapshot().items():
@@ -44,8 +50,14 @@ async def _upstreams(state: AppState) -> dict[str, Any]:
     return upstreams
 
 
-@router.get("/health", summary="Liveness, database reachability, upstream circuits, each capability's state")
-async def health(state: AppStateDep) -> JSONResponse:
+@router.get(
+    "/health",
+    summary="Liveness, database reachability, upstream circuits, each capability's state",
+    dependencies=[PUBLIC],
+)
+async def health(request: Request, state: AppStateDep) -> JSONResponse:
+    if not may_see(request, OPS_READ):
+        return await _liveness(state)
     now = datetime.now(UTC)
     body: dict[str, Any] = {"status": "ok", "time": now}
     try:
@@ -70,6 +82,22 @@ async def health(state: AppStateDep) -> JSONResponse:
     return JSONResponse(_jsonable(body))
 
 
+async def _liveness(state: AppState) -> JSONResponse:
+    """The status alone (no names, addresses, errors or circuits), for requests without ops:read."""
+    try:
+        await state.db.ping()
+    except CrossdockError:
+        return JSONResponse({"status": "unavailable"}, status_code=503)
+    degraded = False
+    try:
+        for runtime in state.runtimes.values():
+            report = await runtime.health(state.db)
+            degraded = degraded or (report is not None and report.degraded)
+    except CrossdockError:
+        degraded = True
+    return JSONResponse({"status": "degraded" if degraded else "ok"})
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: _jsonable(item) for key, item in value.items()}
@@ -78,13 +106,20 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@router.get(
+    "/metrics", summary="Prometheus metrics", response_class=Response, dependencies=[require(OPS_READ)]
+)
 async def metrics() -> Response:
     body, content_type = render_metrics()
     return Response(body, media_type=content_type)
 
 
-@router.get("/runs", response_model=RunPage, summary="Recent runs of every capability's jobs")
+@router.get(
+    "/runs",
+    response_model=RunPage,
+    summary="Recent runs of every capability's jobs",
+    dependencies=[require(OPS_READ)],
+)
 async def list_runs(
     state: AppStateDep,
     capability: Annotated[str | None, Query(description="Only runs of this capability")] = None,
@@ -93,3 +128,18 @@ async def list_runs(
 ) -> RunPage:
     runs = await records.list_runs(state.db, capability=capability, job=job, limit=limit)
     return RunPage(runs=[RunRead.model_validate(run) for run in runs])
+
+
+@router.get("/openapi.json", include_in_schema=False, dependencies=[require(OPS_READ)])
+async def openapi_document(request: Request) -> JSONResponse:
+    return JSONResponse(request.app.openapi())
+
+
+@router.get("/docs", include_in_schema=False, dependencies=[require(OPS_READ)])
+async def swagger_ui(request: Request) -> HTMLResponse:
+    return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{request.app.title} - Swagger UI")
+
+
+@router.get("/redoc", include_in_schema=False, dependencies=[require(OPS_READ)])
+async def redoc(request: Request) -> HTMLResponse:
+    return get_redoc_html(openapi_url="/openapi.json", title=f"{request.app.title} - ReDoc")

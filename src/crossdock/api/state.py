@@ -7,6 +7,7 @@ from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 
+from crossdock.apikeys import KeyRing
 from crossdock.config import Settings
 from crossdock.jobs.context import JobContext
 from crossdock.jobs.runner import InProcessScheduler
@@ -18,10 +19,12 @@ R = TypeVar("R", bound=CapabilityRuntime)
 
 @dataclass
 class AppState:
-    """Settings, the database, each capability's runtime (by name) and, in one process, the scheduler."""
+    """Settings, the database, the API keys, each capability's runtime (by name) and, in one process,
+    the scheduler."""
 
     settings: Settings
     db: Database
+    keys: KeyRing = field(default_factory=KeyRing)
     runtimes: dict[str, CapabilityRuntime] = field(default_factory=dict)
     job_context: JobContext | None = None
     scheduler: InProcessScheduler | None = None

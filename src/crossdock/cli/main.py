@@ -1,6 +1,6 @@
 """The ``crossdock`` root command: the core's commands, then each listed capability's sub-app.
 
-Core: ``serve``, ``db``, ``jobs``, ``runs``, ``simulate``. Each capability in
+Core: ``serve``, ``db``, ``jobs``, ``runs``, ``keys``, ``simulate``. Each capability in
 :data:`crossdock.capabilities.CAPABILITIES` adds its group (``crossdock <name> ...``) and its
 simulator (``crossdock simulate <upstream>``); this module never names one.
 """
@@ -16,6 +16,7 @@ from crossdock.capabilities import CAPABILITIES
 from crossdock.cli import serve as serve_module
 from crossdock.cli.common import echo_json, load_settings, recorded_runs, run_with_database
 from crossdock.cli.errors import cli_errors
+from crossdock.cli.keys import app as keys_app
 from crossdock.cli.progress import CliProgress
 from crossdock.jobs import records
 from crossdock.jobs.context import JobContext
@@ -38,6 +39,7 @@ db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Scheduled jobs: list them, run one now.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(keys_app, name="keys")
 for _capability in CAPABILITIES:
     if _capability.cli is not None:
         app.add_typer(_capability.cli, name=_capability.name)
@@ -73,6 +75,12 @@ def serve(
         help="Start each capability's demo simulator on 127.0.0.1 and point the service at it, unless "
         "its upstream URL is set (used by `make run`).",
     ),
+    allow_unauthenticated: bool = typer.Option(
+        False,
+        "--allow-unauthenticated",
+        help="Serve a non-loopback address without API keys (trusted networks only; "
+        "CROSSDOCK_API_ALLOW_UNAUTHENTICATED).",
+    ),
 ) -> None:
     """Run the HTTP API with the in-process job scheduler (migrates the embedded database first)."""
     with cli_errors():
@@ -83,6 +91,7 @@ def serve(
             port=port or settings.api.port,
             workers=workers or settings.api.workers,
             with_simulator=with_simulator,
+            allow_unauthenticated=allow_unauthenticated,
         )
 
 

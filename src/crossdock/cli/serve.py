@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import ipaddress
 import multiprocessing
 import os
 import shutil
@@ -14,6 +15,7 @@ import typer
 
 from crossdock.capabilities import CAPABILITIES
 from crossdock.config import Settings
+from crossdock.errors import ConfigurationError
 from crossdock.observability.logging import server_log_config
 from crossdock.storage.migrate import upgrade
 
@@ -41,8 +43,38 @@ def hand_to_workers(environment: Mapping[str, str]) -> None:
     os.environ.update(environment)
 
 
-def serve(settings: Settings, *, host: str, port: int, workers: int, with_simulator: bool) -> None:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to any interface
+
+
+def check_exposure(settings: Settings, host: str, *, allow_unauthenticated: bool) -> None:
+    """Refuse to serve beyond this machine without API keys, unless told so explicitly."""
+    if is_loopback(host) or settings.api.keys or allow_unauthenticated or settings.api.allow_unauthenticated:
+        return
+    raise ConfigurationError(
+        f"refusing to serve on {host} without API keys: anyone who can reach it could read run records "
+        "and metrics; create keys with `crossdock keys create` and set CROSSDOCK_API_KEYS, or pass "
+        "--allow-unauthenticated (CROSSDOCK_API_ALLOW_UNAUTHENTICATED=true) on a trusted network"
+    )
+
+
+def serve(
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    with_simulator: bool,
+    allow_unauthenticated: bool = False,
+) -> None:
     """Run the service in the foreground until interrupted."""
+    check_exposure(settings, host, allow_unauthenticated=allow_unauthenticated)
     if settings.database.is_sqlite:
         typer.echo("migrating the embedded database ...", err=True)
         upgrade(settings.database.url)

@@ -22,6 +22,7 @@ from crossdock.httpclient.hooks import (
     BreakerEvent,
     ClientEvent,
     ClientHook,
+    ErrorKind,
     GiveUpEvent,
     RequestEvent,
     RetryEvent,
@@ -32,6 +33,7 @@ from crossdock.httpclient.policy import BreakerPolicy, RateLimit, RetryPolicy, T
 from crossdock.httpclient.ratelimit import RateLimiter
 from crossdock.httpclient.redaction import (
     RedactingFilter,
+    printed_forms,
     redact_headers,
     redact_text,
     redact_url,
@@ -51,6 +53,7 @@ __all__ = [
     "ClientHook",
     "Clock",
     "DownloadResult",
+    "ErrorKind",
     "GiveUpEvent",
     "RateLimit",
     "RateLimiter",
@@ -67,6 +70,7 @@ __all__ = [
     "instant_waits",
     "is_testing",
     "no_hook",
+    "printed_forms",
     "redact_headers",
     "redact_text",
     "redact_url",

@@ -21,12 +21,20 @@ from typing import IO, TYPE_CHECKING, Any, Self, TypeVar
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, RetryError, retry_if_exception_type
 
-from crossdock.errors import CrossdockError, ProviderDataError, UpstreamError, UpstreamStatusError
+from crossdock.errors import (
+    ConfigurationError,
+    CrossdockError,
+    ProviderDataError,
+    StorageError,
+    UpstreamError,
+    UpstreamStatusError,
+)
 from crossdock.httpclient.breaker import BreakerRegistry, Transition, default_registry
 from crossdock.httpclient.clock import Clock, SystemClock, is_testing
 from crossdock.httpclient.hooks import (
     BreakerEvent,
     ClientHook,
+    ErrorKind,
     GiveUpEvent,
     RequestEvent,
     RetryEvent,
@@ -51,6 +59,7 @@ from crossdock.httpclient.translation import (
     RetryableFailure,
     circuit_open_error,
     describe_transport_error,
+    error_kind_of,
     extract_upstream_message,
     status_error,
     unavailable_error,
@@ -66,6 +75,11 @@ ATTEMPTS_EXTENSION = "crossdock_attempts"
 
 ERROR_BODY_LIMIT = 64 * 1024
 """Bytes of an error response's body read for its message; the rest is not worth the wait."""
+
+DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+"""Largest body :meth:`ResilientClient.request` keeps in memory (``CROSSDOCK_HTTP_MAX_RESPONSE_BYTES``)."""
+
+RESPONSE_LIMIT_NAME = "the response limit CROSSDOCK_HTTP_MAX_RESPONSE_BYTES"
 
 ProgressCallback = Callable[[int, int | None], None]
 
@@ -100,6 +114,8 @@ class _Call:
     last_failure: RetryableFailure | None = None
     give_up_why: str = ""
     circuit_opened: bool = False
+    refusal: ErrorKind | None = None
+    """Why the current attempt's answer was refused by us (a body too large), for its ``RequestEvent``."""
 
     @property
     def method(self) -> str:
@@ -110,10 +126,12 @@ class ResilientClient:
     """An async HTTP client for one upstream: timeouts, bounded retries, breaker, rate limit, redaction.
 
     ``request()`` returns a fully read 2xx/3xx ``httpx.Response`` (attempts in
-    ``response.extensions["crossdock_attempts"]``) and raises :mod:`crossdock.errors` otherwise;
-    ``download()`` streams a body into a file with the same guarantees. Close it with ``async with``
-    or :meth:`aclose`. Proxy settings are not read from the environment (``trust_env=False``): all
-    configuration comes from :mod:`crossdock.config`.
+    ``response.extensions["crossdock_attempts"]``) of at most ``max_response_bytes`` decoded bytes
+    and raises :mod:`crossdock.errors` otherwise; ``download()`` streams a body into a file with the
+    same guarantees (and its own ``max_bytes``). Close it with ``async with`` or :meth:`aclose`.
+    Proxy settings are not read from the environment (``trust_env=False``): all configuration comes
+    from :mod:`crossdock.config`. Header values must be printable ASCII without surrounding
+    whitespace; anything else is a :class:`ConfigurationError` naming the header, never its value.
     """
 
     def __init__(
@@ -133,8 +151,12 @@ class ResilientClient:
         transport: httpx.AsyncBaseTransport | None = None,
         rng: random.Random | None = None,
         follow_redirects: bool = False,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
+        if max_response_bytes < 1:
+            raise ConfigurationError(f"{upstream}: max_response_bytes must be at least 1")
         self.upstream = upstream
+        self.max_response_bytes = max_response_bytes
         self.timeouts = timeouts or Timeouts()
         self.retry_policy = retry or RetryPolicy()
         self.hooks: ClientHook = hooks if hooks is not None else no_hook
@@ -146,8 +168,13 @@ class ResilientClient:
         self._rng = rng or random.Random()
         all_headers = dict(headers or {})
         for name, value in (secret_headers or {}).items():
+            # Registered first: should anything below ever quote it, it is already masked.
             register_secret(value)
             all_headers[name] = value
+        for name, value in all_headers.items():
+            problem = header_value_problem(value)
+            if problem is not None:
+                raise ConfigurationError(f"{upstream}: the value of header {name} {problem}")
         self._http = httpx.AsyncClient(
             base_url=base_url,
             headers=all_headers,
@@ -166,6 +193,7 @@ class ResilientClient:
             "retry": RetryPolicy.from_settings(settings),
             "breaker_policy": BreakerPolicy.from_settings(settings),
             "rate_limit": RateLimit.from_settings(settings),
+            "max_response_bytes": settings.max_response_bytes,
         }
         options.update(overrides)
         return cls(upstream, **options)
@@ -224,7 +252,8 @@ class ResilientClient:
 
         ``on_progress(bytes_so_far, content_length_or_None)`` is called after each chunk. A body
         larger than ``max_bytes`` raises :class:`crossdock.errors.ProviderDataError` and is not retried.
-        Writes to ``dest`` are plain blocking writes: give it a local file or an in-memory buffer.
+        Writes to ``dest`` are plain blocking writes: give it a local file or an in-memory buffer; one
+        that fails (disk full) raises :class:`crossdock.errors.StorageError` and is not retried.
         """
         call = self._start_call(method, url, params, json, content, headers, idempotent)
 
@@ -252,6 +281,15 @@ class ResilientClient:
         except httpx.InvalidURL as exc:
             raise UpstreamError(
                 f"{self.upstream}: cannot build {method.upper()} request: {redact_text(str(exc))}",
+                upstream=self.upstream,
+                attempts=0,
+            ) from None
+        except UnicodeEncodeError:
+            # httpx encodes header values as ASCII; its message would quote a character of the value.
+            names = [name for name, value in (headers or {}).items() if header_value_problem(value)]
+            which = f"header {', '.join(names)}" if names else "a header"
+            raise UpstreamError(
+                f"{self.upstream}: cannot build {method.upper()} request: the value of {which} is not ASCII",
                 upstream=self.upstream,
                 attempts=0,
             ) from None
@@ -358,6 +396,7 @@ class ResilientClient:
             )
         call.attempts += 1
         call.status = None
+        call.refusal = None
         try:
             if self.rate_limiter is not None:
                 await self.rate_limiter.acquire()
@@ -375,41 +414,55 @@ class ResilientClient:
             async with asyncio.timeout(self._attempt_deadline(call)):
                 result = await send_once(call)
         except RetryableFailure as answered:
-            self._finish_attempt(call, started, failed=True, error=None)
+            # A retryable status: the status is the whole story.
+            self._finish_attempt(call, started, failed=True, error=None, kind=None)
             call.last_failure = answered
             raise
         except (TimeoutError, httpx.TimeoutException, httpx.TransportError) as exc:
-            if isinstance(exc, httpx.UnsupportedProtocol):
-                raise self._unsendable(call, exc) from exc
+            kind = error_kind_of(exc)
+            if kind == "unsendable":
+                # Our request is at fault and would fail the same way again: no retry, no verdict.
+                raise self._unsendable(call, started, exc) from exc
             reason = describe_transport_error(
                 exc, raw_url=str(call.request.url), redacted_url=call.redacted_url, extra_secrets=call.secrets
             )
             failure = RetryableFailure(reason, status=call.status)
-            self._finish_attempt(call, started, failed=True, error=reason)
+            self._finish_attempt(call, started, failed=True, error=reason, kind=kind)
             call.last_failure = failure
             raise failure from exc
         except httpx.DecodingError as exc:
-            self._finish_attempt(call, started, failed=False, error="undecodable body")
+            self._finish_attempt(call, started, failed=False, error="undecodable body", kind="undecodable")
             raise ProviderDataError(
                 f"{self.upstream}: the body of {call.method} {call.redacted_url} could not be decoded "
                 f"({type(exc).__name__})"
             ) from exc
         except httpx.HTTPError as exc:
-            raise self._unsendable(call, exc) from exc
+            raise self._unsendable(call, started, exc) from exc
         except CrossdockError as error:
             # The upstream answered (a status we do not retry, a body too large): it is up.
-            detail = None if isinstance(error, UpstreamStatusError) else error.message
-            self._finish_attempt(call, started, failed=False, error=detail)
+            if isinstance(error, UpstreamStatusError):
+                self._finish_attempt(call, started, failed=False, error=None, kind=None)
+            else:
+                kind = call.refusal or "other"
+                self._finish_attempt(call, started, failed=False, error=error.message, kind=kind)
             raise
-        self._finish_attempt(call, started, failed=False, error=None)
+        self._finish_attempt(call, started, failed=False, error=None, kind=None)
         return result
 
     def _attempt_deadline(self, call: _Call) -> float:
         remaining = self.retry_policy.max_total_seconds - (self.clock.monotonic() - call.started)
         return max(0.0, min(self.timeouts.total, remaining))
 
-    def _finish_attempt(self, call: _Call, started: float, *, failed: bool, error: str | None) -> None:
+    def _finish_attempt(
+        self, call: _Call, started: float, *, failed: bool, error: str | None, kind: ErrorKind | None
+    ) -> None:
         transition = self.breaker.record_failure() if failed else self.breaker.record_success()
+        self._report_attempt(call, started, error=error, kind=kind)
+        self._report_transition(transition)
+
+    def _report_attempt(
+        self, call: _Call, started: float, *, error: str | None, kind: ErrorKind | None
+    ) -> None:
         self.hooks(
             RequestEvent(
                 upstream=self.upstream,
@@ -418,9 +471,9 @@ class ResilientClient:
                 status=call.status,
                 elapsed_seconds=self.clock.monotonic() - started,
                 error=error,
+                error_kind=kind,
             )
         )
-        self._report_transition(transition)
 
     def _report_transition(self, transition: Transition | None) -> None:
         if transition is not None:
@@ -430,11 +483,14 @@ class ResilientClient:
                 )
             )
 
-    def _unsendable(self, call: _Call, exc: Exception) -> UpstreamError:
+    def _unsendable(self, call: _Call, started: float, exc: Exception) -> UpstreamError:
+        """The error for a request that could not go out: it says nothing about the upstream, so the
+        breaker gets no verdict (a half-open probe slot is freed) and nothing is retried."""
         self.breaker.release()
         reason = describe_transport_error(
             exc, raw_url=str(call.request.url), redacted_url=call.redacted_url, extra_secrets=call.secrets
         )
+        self._report_attempt(call, started, error=reason, kind=error_kind_of(exc))
         return UpstreamError(
             f"{self.upstream}: {call.method} {call.redacted_url} could not be sent: {reason}",
             upstream=self.upstream,
@@ -444,9 +500,30 @@ class ResilientClient:
     # -- what one attempt sends and how its answer is judged ---------------------------------------
 
     async def _send_buffered(self, call: _Call) -> httpx.Response:
-        response = await self._http.send(call.request)
-        call.status = response.status_code
-        self._check_status(call, response.status_code, response.headers, response.content)
+        limit = self.max_response_bytes
+        response = await self._http.send(call.request, stream=True)
+        chunks: list[bytes] = []
+        try:
+            call.status = response.status_code
+            if response.status_code >= 400:
+                body = await _read_some(response, ERROR_BODY_LIMIT)
+                self._check_status(call, response.status_code, response.headers, body)
+            # A HEAD, 204 or 304 answer declares a length it does not send: only the bytes count then.
+            has_body = call.method != "HEAD" and response.status_code not in (204, 304)
+            declared = _content_length(response.headers) if has_body else None
+            if declared is not None and declared > limit:
+                raise self._too_large(call, limit, RESPONSE_LIMIT_NAME)
+            size = 0
+            # Decoded bytes are counted: a small compressed body may inflate past any memory.
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    raise self._too_large(call, limit, RESPONSE_LIMIT_NAME)
+                chunks.append(chunk)
+        finally:
+            await response.aclose()
+        # Exactly what Response.aread() stores, so content, text and json() read the body we kept.
+        response._content = b"".join(chunks)
         return response
 
     async def _send_streamed(
@@ -456,8 +533,11 @@ class ResilientClient:
         on_progress: ProgressCallback | None,
         max_bytes: int | None,
     ) -> DownloadResult:
-        dest.seek(0)
-        dest.truncate()
+        try:
+            dest.seek(0)
+            dest.truncate()
+        except OSError as exc:
+            raise self._destination_failed(call, exc) from exc
         response = await self._http.send(call.request, stream=True)
         try:
             call.status = response.status_code
@@ -466,18 +546,24 @@ class ResilientClient:
                 self._check_status(call, response.status_code, response.headers, body)
             declared = _content_length(response.headers)
             if max_bytes is not None and declared is not None and declared > max_bytes:
-                raise self._too_large(call, max_bytes)
+                raise self._too_large(call, max_bytes, "max_bytes")
             digest = hashlib.sha256()
             written = 0
             async for chunk in response.aiter_bytes():
                 written += len(chunk)
                 if max_bytes is not None and written > max_bytes:
-                    raise self._too_large(call, max_bytes)
-                dest.write(chunk)
+                    raise self._too_large(call, max_bytes, "max_bytes")
+                try:
+                    dest.write(chunk)
+                except OSError as exc:
+                    raise self._destination_failed(call, exc) from exc
                 digest.update(chunk)
                 if on_progress is not None:
                     on_progress(written, declared)
-            dest.flush()
+            try:
+                dest.flush()
+            except OSError as exc:
+                raise self._destination_failed(call, exc) from exc
         finally:
             await response.aclose()
         return DownloadResult(
@@ -486,6 +572,13 @@ class ResilientClient:
             bytes_written=written,
             attempts=call.attempts,
             sha256_hex=digest.hexdigest(),
+        )
+
+    def _destination_failed(self, call: _Call, exc: OSError) -> StorageError:
+        # Our disk (full, failing), not the upstream: not retried, and an error of ours with one line.
+        return StorageError(
+            f"{self.upstream}: could not write the body of {call.method} {call.redacted_url} to its "
+            f"local file: {exc}"
         )
 
     def _check_status(self, call: _Call, status: int, headers: httpx.Headers, body: bytes) -> None:
@@ -508,10 +601,11 @@ class ResilientClient:
             attempts=call.attempts,
         )
 
-    def _too_large(self, call: _Call, max_bytes: int) -> ProviderDataError:
+    def _too_large(self, call: _Call, limit: int, limit_name: str) -> ProviderDataError:
+        call.refusal = "body_too_large"
         return ProviderDataError(
             f"{self.upstream}: the body of {call.method} {call.redacted_url} is larger than "
-            f"max_bytes ({max_bytes} bytes)"
+            f"{limit_name} ({limit} bytes)"
         )
 
 
@@ -526,6 +620,21 @@ def _secrets_of(request: httpx.Request) -> tuple[str, ...]:
             _, _, credential = value.partition(" ")
             found.append(credential)
     return tuple(value for value in found if value)
+
+
+def header_value_problem(value: str) -> str | None:
+    """What makes ``value`` unfit for an HTTP header (``None`` if nothing), in words that never quote it.
+
+    Allowed: printable ASCII, and spaces or tabs inside (``Bearer <token>``); nothing around it.
+    """
+    if value != value.strip(" \t"):
+        return "has whitespace around it"
+    for character in value:
+        if not character.isascii():
+            return "is not ASCII"
+        if not (character.isprintable() or character == "\t"):
+            return "contains a control character"
+    return None
 
 
 def _content_length(headers: httpx.Headers) -> int | None:

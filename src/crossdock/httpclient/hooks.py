@@ -16,7 +16,7 @@ logging or metrics libraries.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, TypeAlias
+from typing import Literal, Protocol, TypeAlias
 
 from crossdock.httpclient.breaker import BreakerState
 
@@ -24,12 +24,35 @@ __all__ = [
     "BreakerEvent",
     "ClientEvent",
     "ClientHook",
+    "ErrorKind",
     "GiveUpEvent",
     "RequestEvent",
     "RetryEvent",
     "fan_out",
     "no_hook",
 ]
+
+
+ErrorKind: TypeAlias = Literal[
+    "connect_error",
+    "timeout",
+    "read_error",
+    "write_error",
+    "protocol_error",
+    "body_too_large",
+    "undecodable",
+    "unsendable",
+    "other",
+]
+"""What went wrong with an attempt, from a closed set (safe as a metric label, unlike ``error``'s text).
+
+``connect_error``: no connection; ``timeout``: connect, read, pool or the whole attempt's time ran
+out; ``read_error``/``write_error``: the connection failed while receiving/sending; ``protocol_error``:
+the upstream broke HTTP (a bad status line, a body cut short); ``body_too_large``: the answer passed
+the response limit; ``undecodable``: its content encoding could not be decoded; ``unsendable``: the
+request could not be sent at all (an illegal header value, an unsupported URL scheme), nothing went
+out; ``other``: any other failure.
+"""
 
 
 # kw_only: the client builds events by field name, so a field added anywhere moves no other field.
@@ -40,8 +63,10 @@ class RequestEvent:
     ``url`` is already redacted. ``status`` is the HTTP status if one arrived, else ``None``.
     ``error`` is ``None`` when the status tells the whole story; otherwise it says what went wrong:
     a transport failure or timeout (``status`` is set if the body broke off after it), or an answer
-    refused (an undecodable or too large body). ``elapsed_seconds`` runs from sending the request to
-    judging the answer; the rate limiter's wait is not included.
+    refused (an undecodable or too large body); it is redacted free text, for people.
+    ``error_kind`` is the same failure as one :data:`ErrorKind` (``None`` when ``error`` is), for
+    machines: metrics label by it, never by ``error``. ``elapsed_seconds`` runs from sending the
+    request to judging the answer; the rate limiter's wait is not included.
     """
 
     upstream: str
@@ -50,6 +75,7 @@ class RequestEvent:
     status: int | None
     elapsed_seconds: float
     error: str | None
+    error_kind: ErrorKind | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

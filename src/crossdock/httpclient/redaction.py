@@ -6,16 +6,21 @@ Three layers: :func:`redact_url` masks sensitive query parameters and userinfo p
 masks sensitive ``name=value`` pairs of URLs written inside text. :class:`RedactingFilter` applies
 :func:`redact_text` to every log record it sees.
 
+A secret is masked in every form a library is likely to print it, not only as its exact text: see
+:func:`printed_forms` (``repr``, bytes ``repr``, JSON, percent-encoding, and those escaped once more,
+as a Prometheus label or a JSON log line does to an exception's text).
+
 Redaction errs on the side of masking (``postcode`` contains ``code``). This module must not log: the
 filter class is the only reason it imports :mod:`logging`.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from urllib.parse import quote, quote_plus, unquote_plus, urlsplit, urlunsplit
 
 import httpx
@@ -47,6 +52,8 @@ _PAIR_IN_TEXT = re.compile(r"(?P<lead>[?&;])(?P<name>[^=&;\s#?]+)=(?P<value>[^&;
 
 _secrets_lock = threading.Lock()
 _secrets: set[str] = set()
+# The registered forms, longest first (so a form that contains another is masked whole); rebuilt on change.
+_ordered: tuple[str, ...] = ()
 
 
 def is_sensitive_param(name: str) -> bool:
@@ -62,31 +69,52 @@ def is_sensitive_header(name: str) -> bool:
 
 
 def register_secret(value: str | None) -> None:
-    """Have :func:`redact_text` mask ``value`` (and its URL-encoded forms) from now on in this process."""
-    for variant in _variants(value):
-        with _secrets_lock:
-            _secrets.add(variant)
+    """Have :func:`redact_text` mask ``value`` in all its :func:`printed_forms`, from now on, process-wide."""
+    global _ordered
+    forms = printed_forms(value)
+    with _secrets_lock:
+        _secrets.update(forms)
+        _ordered = _longest_first(_secrets)
 
 
 def unregister_secret(value: str | None) -> None:
     """Stop masking ``value`` (for tests that clean up after themselves)."""
-    for variant in _variants(value):
-        with _secrets_lock:
-            _secrets.discard(variant)
+    global _ordered
+    forms = printed_forms(value)
+    with _secrets_lock:
+        _secrets.difference_update(forms)
+        _ordered = _longest_first(_secrets)
 
 
 def redact_text(text: str, *, extra_secrets: Iterable[str] = ()) -> str:
-    """``text`` with registered secrets (and ``extra_secrets``) replaced by ``***``, and sensitive
-    ``name=value`` pairs of URLs masked."""
+    """``text`` with registered secrets (and ``extra_secrets``) in any printed form replaced by ``***``,
+    and sensitive ``name=value`` pairs of URLs masked."""
     with _secrets_lock:
-        secrets = set(_secrets)
+        ordered = _ordered
+    extra: set[str] = set()
     for value in extra_secrets:
-        secrets.update(_variants(value))
-    # Longest first, so a secret that contains another is masked whole.
-    for secret in sorted(secrets, key=len, reverse=True):
+        extra.update(printed_forms(value))
+    if extra:
+        ordered = _longest_first(extra.union(ordered))
+    for secret in ordered:
         if secret in text:
             text = text.replace(secret, MASK)
     return _PAIR_IN_TEXT.sub(_mask_pair_match, text)
+
+
+def printed_forms(value: str | None) -> frozenset[str]:
+    """Every form of ``value`` masked by :func:`redact_text`; empty below :data:`MIN_SECRET_LENGTH`.
+
+    The text itself, its ``repr`` (``str`` and UTF-8 ``bytes``, as exception messages quote values),
+    JSON string escaping (ASCII-only and not), percent-encoding (``quote``, ``quote_plus``, lower-case
+    hex), and each of those escaped once more by ``repr``, JSON or a Prometheus label (an exception
+    text quoting a header value as ``b'…\\n'`` and then exposed as a label doubles its backslashes).
+    """
+    if value is None or len(value) < MIN_SECRET_LENGTH:
+        return frozenset()
+    once = {escape(value) for escape in _ESCAPES} | _percent_forms(value)
+    twice = {escape(form) for form in once for escape in _ESCAPES}
+    return frozenset(once | twice)
 
 
 def redact_url(url: str | httpx.URL) -> str:
@@ -151,10 +179,44 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def _variants(value: str | None) -> set[str]:
-    if value is None or len(value) < MIN_SECRET_LENGTH:
-        return set()
-    return {value, quote(value, safe=""), quote_plus(value)}
+def _repr_inner(text: str) -> str:
+    return repr(text)[1:-1]
+
+
+def _bytes_repr_inner(text: str) -> str:
+    return repr(text.encode("utf-8", errors="surrogateescape"))[2:-1]
+
+
+def _json_inner(text: str) -> str:
+    return json.dumps(text)[1:-1]
+
+
+def _json_unicode_inner(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)[1:-1]
+
+
+def _prometheus_label(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+_ESCAPES: tuple[Callable[[str], str], ...] = (
+    lambda text: text,
+    _repr_inner,
+    _bytes_repr_inner,
+    _json_inner,
+    _json_unicode_inner,
+    _prometheus_label,
+)
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-F]{2}")
+
+
+def _percent_forms(value: str) -> set[str]:
+    encoded = {quote(value, safe=""), quote(value), quote_plus(value)}
+    return encoded | {_PERCENT_ESCAPE.sub(lambda match: match.group(0).lower(), form) for form in encoded}
+
+
+def _longest_first(forms: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted(forms, key=len, reverse=True))
 
 
 def _redact_pairs(query: str) -> str:

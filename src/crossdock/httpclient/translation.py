@@ -21,6 +21,7 @@ from crossdock.errors import (
     UpstreamStatusError,
     UpstreamUnavailableError,
 )
+from crossdock.httpclient.hooks import ErrorKind
 from crossdock.httpclient.redaction import redact_text
 
 UPSTREAM_MESSAGE_LIMIT = 200
@@ -139,13 +140,34 @@ def circuit_open_error(
     )
 
 
+def error_kind_of(exc: BaseException) -> ErrorKind:
+    """The :data:`ErrorKind` of a failure, decided by its type alone (never by its words)."""
+    if isinstance(exc, TimeoutError | httpx.TimeoutException):
+        return "timeout"
+    if isinstance(exc, httpx.LocalProtocolError | httpx.UnsupportedProtocol):
+        # Our request is at fault (an illegal header value, a scheme httpx cannot send): nothing went out.
+        return "unsendable"
+    if isinstance(exc, httpx.ConnectError):
+        return "connect_error"
+    if isinstance(exc, httpx.ReadError):
+        return "read_error"
+    if isinstance(exc, httpx.WriteError):
+        return "write_error"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "protocol_error"
+    if isinstance(exc, httpx.DecodingError):
+        return "undecodable"
+    return "other"
+
+
 def describe_transport_error(
     exc: Exception, *, raw_url: str, redacted_url: str, extra_secrets: tuple[str, ...]
 ) -> str:
     """A short, redacted reason for a timeout or connection error: kind, class, and the library's words."""
     if isinstance(exc, TimeoutError):
         return "timeout (total attempt time exceeded)"
-    kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection error"
+    kinds = {"timeout": "timeout", "unsendable": "invalid request"}
+    kind = kinds.get(error_kind_of(exc), "connection error")
     words = str(exc).replace(raw_url, redacted_url)
     words = " ".join(redact_text(words, extra_secrets=extra_secrets).split())[:UPSTREAM_MESSAGE_LIMIT]
     suffix = f": {words}" if words else ""

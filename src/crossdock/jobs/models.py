@@ -9,10 +9,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crossdock.storage.metadata import Base
+from crossdock.storage.timestamps import UtcDateTime
 
 
 class RunRecord(Base):
@@ -27,8 +28,8 @@ class RunRecord(Base):
     trigger: Mapped[str] = mapped_column(String(16))  # schedule | cli | api | legacy
     # running | failed | success, or a success variant the job names (dry_run, skipped_empty)
     outcome: Mapped[str] = mapped_column(String(16))
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     duration_seconds: Mapped[float | None] = mapped_column(Float)
     attempts: Mapped[int | None] = mapped_column(Integer)  # upstream HTTP attempts, retries included
     changed: Mapped[bool] = mapped_column(Boolean)  # the run changed stored data (read models refresh)

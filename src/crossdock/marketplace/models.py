@@ -11,6 +11,7 @@ from sqlalchemy import JSON, Boolean, DateTime, Float, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crossdock.storage.metadata import Base
+from crossdock.storage.timestamps import UtcDateTime
 
 
 class Plan(Base):
@@ -39,8 +40,8 @@ class Plan(Base):
     max_price: Mapped[float | None] = mapped_column(Float)
     digest: Mapped[str] = mapped_column(String(40))
     present_in_feed: Mapped[bool] = mapped_column(Boolean)
-    first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    last_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    first_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
     # Last on purpose: SQLite stores a row's columns in order, so the large zone list would
     # otherwise sit (in overflow pages) in front of the small columns every sync reads.
     zones: Mapped[list[dict[str, str]]] = mapped_column(JSON)  # zone attributes exactly as sent

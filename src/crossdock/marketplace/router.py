@@ -12,10 +12,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
+from crossdock.api.auth import PUBLIC, require
+from crossdock.api.schemas import ErrorResponse
 from crossdock.api.state import AppStateDep, runtime_of
 from crossdock.marketplace import service
 from crossdock.marketplace.runtime import MarketplaceRuntime
-from crossdock.marketplace.schemas import ErrorResponse, SearchResponse, SyncRunPage, SyncRunRead
+from crossdock.marketplace.schemas import SearchResponse, SyncRunPage, SyncRunRead
 from crossdock.marketplace.search import answer_query
 
 router = APIRouter(tags=["marketplace"])
@@ -42,7 +44,12 @@ Runtime = Annotated[MarketplaceRuntime, Depends(_runtime)]
             ),
         },
         500: {"model": ErrorResponse, "description": "Generic error"},
+        503: {
+            "model": ErrorResponse,
+            "description": "Not ready: the events have not been loaded from the database yet (not_ready)",
+        },
     },
+    dependencies=[PUBLIC],
 )
 async def search_events(
     request: Request,
@@ -66,7 +73,12 @@ async def search_events(
     return Response(body, status_code=status, media_type="application/json")
 
 
-@router.get("/marketplace/runs", response_model=SyncRunPage, summary="Recent sync runs")
+@router.get(
+    "/marketplace/runs",
+    response_model=SyncRunPage,
+    summary="Recent sync runs",
+    dependencies=[require(f"{service.CAPABILITY}:read")],
+)
 async def list_sync_runs(
     state: AppStateDep,
     limit: Annotated[int, Query(ge=1, le=500, description="How many runs, newest first")] = 20,

@@ -25,7 +25,7 @@ from crossdock.marketplace.fastpath import SearchFastPath
 from crossdock.marketplace.readmodel import SearchIndexHolder
 from crossdock.marketplace.settings import MarketplaceSettings
 from crossdock.storage import Database
-from crossdock.storage.timestamps import age_seconds, aware
+from crossdock.storage.timestamps import age_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +35,12 @@ class MarketplaceRuntime(CapabilityRuntime):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        group = settings.of(MarketplaceSettings)
+        # CROSSDOCK_MARKETPLACE_SEARCH_CACHE_BYTES bounds both caches together: half each.
+        self._cache_bytes = group.search_cache_bytes // 2
+        self._cache_entries = group.search_cache_entries
         self.holder = SearchIndexHolder(
-            raw_cache_entries=settings.of(MarketplaceSettings).search_cache_entries
+            raw_cache_entries=self._cache_entries, raw_cache_bytes=self._cache_bytes
         )
         self.read_model_error: str | None = None
         self._db: Database | None = None
@@ -69,7 +73,7 @@ class MarketplaceRuntime(CapabilityRuntime):
             if not force and self.holder.loaded and version == self.holder.index.version:
                 return False
             index = await service.build_search_index(
-                db=self._db, cache_entries=self.settings.of(MarketplaceSettings).search_cache_entries
+                db=self._db, cache_entries=self._cache_entries, cache_bytes=self._cache_bytes
             )
         except CrossdockError as exc:
             self.read_model_error = exc.message
@@ -100,13 +104,19 @@ class MarketplaceRuntime(CapabilityRuntime):
             else {
                 "id": last.id,
                 "outcome": last.outcome,
-                "finished_at": aware(last.finished_at),
+                "finished_at": last.finished_at,
                 "age_seconds": age_seconds(last.finished_at, now),
                 "error": last.error,
             },
             "last_success_age_seconds": age_seconds(last_success.finished_at, now) if last_success else None,
             "searchable_plans": len(self.holder.index),
             "read_model_version": self.holder.index.version,
+            "read_model_loaded": self.holder.loaded,
             "read_model_error": self.read_model_error,
+            "search_cache": {
+                "entries": len(self.holder.raw_cache) + self.holder.index.cache_stats().entries,
+                "bytes": self.holder.raw_cache.nbytes + self.holder.index.cache_stats().bytes,
+                "max_bytes": 2 * self._cache_bytes,
+            },
         }
         return HealthReport(body, degraded=last is not None and last.outcome == "failed")

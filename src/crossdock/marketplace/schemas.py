@@ -39,16 +39,6 @@ class SearchResponse(BaseModel):
     error: None = Field(examples=[None])
 
 
-class ErrorDetail(BaseModel):
-    code: str = Field(description="Error code")
-    message: str = Field(description="Detail of the error")
-
-
-class ErrorResponse(BaseModel):
-    error: ErrorDetail
-    data: None = Field(examples=[None])
-
-
 class SyncRunRead(BaseModel):
     """One recorded sync run."""
 
@@ -63,6 +53,10 @@ class SyncRunRead(BaseModel):
     unchanged: int
     rejected: int
     left_feed: int
+    rejected_reasons: dict[str, int] = Field(
+        default_factory=dict, description="Rejected sessions per reason code (docs/marketplace.md)"
+    )
+    ignored_elements: int = Field(default=0, description="Elements outside the feed's format, dropped")
     changed: bool
     duration_seconds: float | None
     feed_bytes: int | None
@@ -84,6 +78,10 @@ class SyncRunRead(BaseModel):
             feed_bytes=details.get("feed_bytes") or None,
             attempts=run.attempts,
             error=run.error,
+            rejected_reasons={
+                str(code): int(count) for code, count in (details.get("rejected_reasons") or {}).items()
+            },
+            ignored_elements=int(details.get("ignored_elements") or 0),
             **{name: int(details.get(name, 0)) for name in COUNTS},
         )
 

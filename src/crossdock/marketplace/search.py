@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
-from crossdock.api.errors import error_answer
+from crossdock.api.errors import envelope, error_answer
 from crossdock.errors import CrossdockError, InvalidInputError
 from crossdock.marketplace.readmodel import SearchIndex, SearchIndexHolder
 
@@ -43,7 +43,14 @@ def parse_bound(name: str, value: str | None) -> datetime | None:
             code="invalid_datetime",
         )
     if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+        try:
+            parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:
+            # 0001-01-01T00:00:00+01:00 is a valid date-time whose UTC value is before year 1.
+            raise InvalidInputError(
+                f"{name} {value[:64]!r} falls outside the years 1 to 9999 once converted to UTC",
+                code="invalid_datetime",
+            ) from None
     return parsed
 
 
@@ -56,11 +63,25 @@ def search_answer(index: SearchIndex, *, starts_at: str | None, ends_at: str | N
     return index.answer(low, high)
 
 
+NOT_READY_ANSWER = (
+    503,
+    envelope(
+        "not_ready",
+        "search is not ready: the events have not been loaded from the database yet; try again shortly",
+    ),
+)
+
+
 def answer_query(holder: SearchIndexHolder, query_string: bytes) -> tuple[int, bytes]:
-    """Status and body of ``GET /search?<query_string>``, cached per raw query string."""
+    """Status and body of ``GET /search?<query_string>``, cached per raw query string.
+
+    Until the holder has loaded a read model once, every query is 503 ``not_ready`` (not cached).
+    """
     cached = holder.raw_cache.get(query_string)
     if cached is not None:
         return cached
+    if not holder.loaded:
+        return NOT_READY_ANSWER
     params: dict[str, str] = {}
     try:
         for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):

@@ -10,20 +10,23 @@ notes its counts on the :class:`~crossdock.jobs.spec.RunReport` it is given.
 
 from __future__ import annotations
 
+import io
 import logging
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from crossdock.errors import StorageError
 from crossdock.httpclient import ResilientClient
 from crossdock.jobs import records
 from crossdock.jobs.models import RunRecord
 from crossdock.jobs.spec import Progress, RunReport
 from crossdock.marketplace import provider as provider_api
 from crossdock.marketplace import store
-from crossdock.marketplace.readmodel import SearchIndex
+from crossdock.marketplace.feed import FeedLimits
+from crossdock.marketplace.readmodel import DEFAULT_CACHE_BYTES, DEFAULT_CACHE_ENTRIES, SearchIndex
 from crossdock.marketplace.settings import MarketplaceSettings
 from crossdock.storage import Database
 
@@ -51,9 +54,21 @@ class SyncSummary:
     feed_bytes: int
     attempts: int
     skipped_identical_feed: bool = False
+    rejected_reasons: dict[str, int] = field(default_factory=dict)
+    ignored_elements: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _temporary_feed_file() -> io.BufferedRandom:
+    """A temporary file for the feed; a directory that cannot take it is a StorageError saying where."""
+    try:
+        return tempfile.TemporaryFile(prefix="crossdock-feed-")
+    except OSError as exc:
+        raise StorageError(
+            f"could not create a temporary file for the feed in {tempfile.gettempdir()}: {exc}"
+        ) from exc
 
 
 async def sync_marketplace(
@@ -75,7 +90,7 @@ async def sync_marketplace(
     provider = settings.provider_name
     started = time.monotonic()
     started_at = datetime.now(UTC)
-    with tempfile.TemporaryFile(prefix="crossdock-feed-") as feed:
+    with _temporary_feed_file() as feed:
         if progress is not None:
             progress.phase("download", None)
 
@@ -96,20 +111,33 @@ async def sync_marketplace(
         if previous is not None and previous.details.get("feed_sha256") == download.sha256_hex:
             # Byte-identical to the last feed that was fully applied: nothing can change.
             seen, rejected = int(previous.details["seen"]), int(previous.details["rejected"])
-            counts = store.FeedCounts(seen=seen, unchanged=seen - rejected, rejected=rejected)
+            counts = store.FeedCounts(
+                seen=seen,
+                unchanged=seen - rejected,
+                rejected=rejected,
+                rejected_reasons=dict(previous.details.get("rejected_reasons") or {}),
+                ignored_elements=int(previous.details.get("ignored_elements") or 0),
+            )
             skipped = True
         else:
             feed.seek(0)
             if progress is not None:
                 progress.phase("parse", download.bytes_written)
-            counts = await store.apply_feed(db, provider, feed, progress=progress, now=started_at)
+            counts = await store.apply_feed(
+                db,
+                provider,
+                feed,
+                progress=progress,
+                now=started_at,
+                limits=FeedLimits.from_settings(settings),
+            )
             skipped = False
     report.changed = bool(counts.inserted or counts.updated or counts.left_feed)
     report.details.update(asdict(counts), feed_sha256=download.sha256_hex)
     duration = time.monotonic() - started
     logger.info(
         "marketplace sync ok: provider=%s seen=%d inserted=%d updated=%d unchanged=%d rejected=%d "
-        "left_feed=%d duration=%.3fs",
+        "left_feed=%d ignored_elements=%d duration=%.3fs",
         provider,
         counts.seen,
         counts.inserted,
@@ -117,6 +145,7 @@ async def sync_marketplace(
         counts.unchanged,
         counts.rejected,
         counts.left_feed,
+        counts.ignored_elements,
         duration,
     )
     return SyncSummary(
@@ -142,10 +171,12 @@ async def data_version(*, db: Database) -> int:
     return await records.last_changed_run_id(db, capability=CAPABILITY)
 
 
-async def build_search_index(*, db: Database, cache_entries: int = 4096) -> SearchIndex:
-    """Load every plan that was ever online into a fresh :class:`SearchIndex`."""
+async def build_search_index(
+    *, db: Database, cache_entries: int = DEFAULT_CACHE_ENTRIES, cache_bytes: int = DEFAULT_CACHE_BYTES
+) -> SearchIndex:
+    """Load every plan that was ever online into a fresh :class:`SearchIndex` (answer cache bounds given)."""
     # The version is read first: a sync committing in between makes the index newer than its
     # version says, and the next check simply loads it again.
     version = await data_version(db=db)
     plans = await store.searchable_plans(db)
-    return SearchIndex(version=version, plans=plans, cache_entries=cache_entries)
+    return SearchIndex(version=version, plans=plans, cache_entries=cache_entries, cache_bytes=cache_bytes)

@@ -27,8 +27,48 @@ class MarketplaceSettings(SettingsGroup):
     )
     sync_interval: PositiveSeconds = Field(default=60.0, description="Seconds between two scheduled syncs.")
     sync_enabled: bool = Field(default=True, description="Schedule the sync job inside `crossdock serve`.")
+    # Limits on what one feed may hold (docs/marketplace.md, "Limits"): a record over a per-record
+    # limit is rejected and counted; only a feed-wide limit fails the sync.
     max_feed_bytes: int = Field(
-        default=2 * 1024**3, ge=1024, description="Largest feed body accepted; larger fails the sync."
+        default=512 * 1024**2,
+        ge=1024,
+        description="Largest feed body accepted (downloaded to a temporary file); larger fails the sync.",
+    )
+    max_field_length: int = Field(
+        default=64 * 1024,
+        ge=256,
+        description=(
+            "Longest attribute value or text, in characters, a record may carry; a longer one rejects "
+            "the record (field_too_long)."
+        ),
+    )
+    max_zones_per_session: int = Field(
+        default=10_000,
+        ge=1,
+        description=(
+            "Most zones (and other elements) inside one session; more rejects the session (too_many_zones)."
+        ),
+    )
+    max_session_bytes: int = Field(
+        default=4 * 1024**2,
+        ge=4096,
+        description="Largest XML of one session, zones included; larger rejects it (session_too_large).",
+    )
+    max_ignored_elements: int = Field(
+        default=5_000_000,
+        ge=0,
+        description=(
+            "Elements outside the feed's format (dropped as read, counted) allowed in one feed; more fails "
+            "the sync."
+        ),
+    )
+    search_cache_bytes: int = Field(
+        default=64 * 1024**2,
+        ge=0,
+        description=(
+            "Bytes of cached /search answers per worker, keys and overhead included, over both caches "
+            "(0 = no cache)."
+        ),
     )
     search_cache_entries: int = Field(
         default=4096,
@@ -37,5 +77,5 @@ class MarketplaceSettings(SettingsGroup):
         validation_alias=AliasChoices(
             "CROSSDOCK_MARKETPLACE_SEARCH_CACHE_ENTRIES", "CROSSDOCK_API_SEARCH_CACHE_ENTRIES"
         ),
-        description="Pre-serialized /search answers kept per worker (0 = no cache).",
+        description="Most cached /search answers in each of the two caches per worker (0 = no cache).",
     )

@@ -13,17 +13,26 @@ import contextlib
 import gc
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, BinaryIO, cast
 
 from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crossdock.errors import StorageError
 from crossdock.jobs.spec import Progress
+from crossdock.marketplace.feed import (
+    ONLINE,
+    FeedLimits,
+    RejectedSession,
+    SessionDigest,
+    SessionPayload,
+    Skipped,
+    iter_feed,
+)
 from crossdock.marketplace.identity import plan_uuid
 from crossdock.marketplace.models import Plan
-from crossdock.marketplace.provider import ONLINE, RejectedSession, SessionDigest, SessionPayload, iter_feed
 from crossdock.marketplace.readmodel import SearchablePlan
 from crossdock.storage import Database
 from crossdock.storage.upsert import upsert
@@ -47,10 +56,18 @@ class FeedCounts:
     unchanged: int = 0
     rejected: int = 0
     left_feed: int = 0
+    rejected_reasons: dict[str, int] = field(default_factory=dict)
+    """How many sessions were rejected for each reason code (``invalid_date``, ``field_too_long``, ...)."""
+    ignored_elements: int = 0
+    """Elements outside the feed's format, dropped as read."""
 
 
 class _ProgressReader:
-    """A read-only file wrapper telling the progress sink how far the parser has read."""
+    """A read-only file wrapper telling the progress sink how far the parser has read.
+
+    The file is the feed's local temporary copy: a failing read (an I/O error of the disk) is a
+    :class:`StorageError` naming it, not a database error nor an unexpected crash.
+    """
 
     def __init__(self, raw: BinaryIO, progress: Progress | None) -> None:
         self._raw = raw
@@ -58,7 +75,12 @@ class _ProgressReader:
         self._position = 0
 
     def read(self, size: int = -1) -> bytes:
-        chunk = self._raw.read(size)
+        try:
+            chunk = self._raw.read(size)
+        except OSError as exc:
+            raise StorageError(
+                f"could not read the downloaded feed back from its temporary file: {exc}"
+            ) from exc
         self._position += len(chunk)
         if self._progress is not None:
             self._progress.advance(self._position)
@@ -104,13 +126,21 @@ def _row(provider: str, item: SessionPayload, *, ever_online: bool, now: datetim
 
 
 async def apply_feed(
-    db: Database, provider: str, feed: BinaryIO, *, progress: Progress | None, now: datetime
+    db: Database,
+    provider: str,
+    feed: BinaryIO,
+    *,
+    progress: Progress | None,
+    now: datetime,
+    limits: FeedLimits | None = None,
 ) -> FeedCounts:
     """Store every session of ``feed`` for ``provider`` in one transaction; return the counts."""
     counts = FeedCounts()
     with _collector_paused():
         async with db.unit_of_work() as session:
-            await _apply_in_transaction(session, provider, feed, counts, progress=progress, now=now)
+            await _apply_in_transaction(
+                session, provider, feed, counts, progress=progress, now=now, limits=limits or FeedLimits()
+            )
     return counts
 
 
@@ -135,6 +165,7 @@ async def _apply_in_transaction(
     *,
     progress: Progress | None,
     now: datetime,
+    limits: FeedLimits,
 ) -> None:
     stored: dict[tuple[str, str], tuple[str, bool]] = {
         (base, event): (digest, present)
@@ -158,21 +189,28 @@ async def _apply_in_transaction(
     def known(base_event_id: str, event_id: str, digest: str) -> bool:
         return stored.get((base_event_id, event_id)) == (digest, True)
 
-    for item in iter_feed(_ProgressReader(feed, progress), known=known):
+    for item in iter_feed(_ProgressReader(feed, progress), known=known, limits=limits):
+        if isinstance(item, Skipped):
+            # A stretch of the feed with no session (ignored elements, a session over its limits).
+            counts.ignored_elements += item.ignored
+            await asyncio.sleep(0)
+            continue
         counts.seen += 1
         if counts.seen % YIELD_EVERY == 0:
             # Parsing is CPU work on the event loop: let requests (and the scheduler) run.
             await asyncio.sleep(0)
         if isinstance(item, RejectedSession):
             counts.rejected += 1
+            counts.rejected_reasons[item.code] = counts.rejected_reasons.get(item.code, 0) + 1
             # Still in the feed: a stored earlier version keeps its values and is not "left".
             seen.add((item.base_event_id, item.event_id))
             if counts.rejected <= LOGGED_REJECTIONS:
                 logger.warning(
-                    "marketplace record rejected: provider=%s base_event_id=%s event_id=%s reason=%s",
+                    "marketplace record rejected: provider=%s base_event_id=%s event_id=%s code=%s reason=%s",
                     provider,
                     item.base_event_id,
                     item.event_id,
+                    item.code,
                     item.reason,
                 )
             continue

@@ -2,6 +2,11 @@
 
 With several server worker processes, ``crossdock serve`` sets ``PROMETHEUS_MULTIPROC_DIR``
 before the workers start and :func:`render_metrics` aggregates every process's values.
+
+Every label value comes from a closed set written in code (route templates, status codes, job and
+capability names, outcomes, breaker states, :data:`~crossdock.httpclient.ErrorKind`), never from
+free text: ``/metrics`` is unauthenticated, and an error message may quote what it should not
+(a label also never expires, so free text would grow the series without bound).
 """
 
 from __future__ import annotations
@@ -68,8 +73,7 @@ class MetricsHook:
     def __call__(self, event: ClientEvent, /) -> None:
         match event:
             case RequestEvent():
-                status = str(event.status) if event.status is not None else (event.error or "error")
-                UPSTREAM_REQUESTS.labels(event.upstream, status).inc()
+                UPSTREAM_REQUESTS.labels(event.upstream, upstream_status_label(event)).inc()
             case RetryEvent():
                 UPSTREAM_RETRIES.labels(event.upstream).inc()
             case GiveUpEvent():
@@ -78,6 +82,16 @@ class MetricsHook:
                 BREAKER_TRANSITIONS.labels(event.upstream, event.new_state).inc()
                 for state in BREAKER_STATES:
                     BREAKER_STATE.labels(event.upstream, state).set(1 if state == event.new_state else 0)
+
+
+def upstream_status_label(event: RequestEvent) -> str:
+    """The attempt's ``status`` label: its error kind if it failed (a body cut short after a 200 is a
+    failure), else its HTTP status; never the error's text."""
+    if event.error_kind is not None:
+        return event.error_kind
+    if event.status is not None:
+        return str(event.status)
+    return "other"
 
 
 def render_metrics() -> tuple[bytes, str]:

@@ -3,18 +3,21 @@
 :data:`UPSTREAM` names the platform for the resilient client (breaker, metrics, logs);
 :func:`build_client` makes that client from the settings and refuses to without an API key. Knows
 nothing of storage or the CLI. The POST is declared idempotent: it carries the complete set for a
-site, so sending it twice has the same effect.
+site, so sending it twice has the same effect. The platform gets its own retry budget and breaker
+(:func:`http_settings`), and a site id always travels as one percent-encoded path segment
+(:func:`path_of`), whatever the caller checked before.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from crossdock.config import Settings
-from crossdock.errors import ConfigurationError, ProviderDataError
+from crossdock.config import HttpSettings, Settings
+from crossdock.errors import ConfigurationError, InvalidInputError, ProviderDataError
 from crossdock.httpclient import ClientHook, ResilientClient, attempts_of
 from crossdock.site_outages.settings import SiteOutagesSettings
 
@@ -76,16 +79,46 @@ def api_key_of(settings: SiteOutagesSettings) -> str:
     return key
 
 
-def build_client(settings: Settings, hooks: ClientHook) -> ResilientClient:
-    """The platform's client (its key registered as a secret); no key, no client."""
+def http_settings(settings: Settings) -> HttpSettings:
+    """The client settings for the platform: the shared ``CROSSDOCK_HTTP_*`` ones with this capability's
+    retry budget and breaker threshold (``CROSSDOCK_SITE_OUTAGES_*``) in place of theirs."""
+    group = settings.of(SiteOutagesSettings)
+    return settings.http.for_upstream(
+        max_attempts=group.max_attempts,
+        max_retry_seconds=group.max_retry_seconds,
+        backoff_initial=group.backoff_initial,
+        backoff_max=group.backoff_max,
+        breaker_failure_threshold=group.breaker_failure_threshold,
+    )
+
+
+def build_client(settings: Settings, hooks: ClientHook, **options: Any) -> ResilientClient:
+    """The platform's client (its key registered as a secret); no key, no client.
+
+    ``options`` are further :class:`ResilientClient` keywords (tests: ``transport``, ``clock``,
+    ``registry``, ``rng``).
+    """
     group = settings.of(SiteOutagesSettings)
     return ResilientClient.from_settings(
         UPSTREAM,
-        settings.http,
+        http_settings(settings),
         base_url=str(group.base_url).rstrip("/") + "/",
         secret_headers={"x-api-key": api_key_of(group)},
         hooks=hooks,
+        **options,
     )
+
+
+def path_of(*segments: str) -> str:
+    """A relative URL path from raw segments, each percent-encoded whole (``/``, ``?``, ``#``, ``%``...).
+
+    Encoding keeps a segment one segment; ``.`` and ``..`` stay dot segments after encoding (they are
+    unreserved), so they are refused, as is an empty segment.
+    """
+    for segment in segments:
+        if segment in ("", ".", ".."):
+            raise InvalidInputError(f"{segment!r} cannot be a segment of the platform's URL path")
+    return "/".join(quote(segment, safe="") for segment in segments)
 
 
 def instant(text: str) -> datetime:
@@ -117,7 +150,7 @@ async def fetch_outages(client: ResilientClient) -> tuple[list[OutagePayload], i
 
 
 async def fetch_site_info(client: ResilientClient, site_id: str) -> tuple[SiteInfoPayload, int]:
-    response = await client.request("GET", f"site-info/{site_id}")
+    response = await client.request("GET", path_of("site-info", site_id))
     return parse_site_info(response.content), attempts_of(response)
 
 
@@ -126,7 +159,7 @@ async def post_site_outages(
 ) -> int:
     response = await client.request(
         "POST",
-        f"site-outages/{site_id}",
+        path_of("site-outages", site_id),
         json=[outage.model_dump() for outage in outages],
         idempotent=True,  # the complete set for the site: posting it again changes nothing
     )

@@ -29,7 +29,7 @@ from crossdock.jobs.spec import RunReport
 from crossdock.observability.hooks import default_client_hooks
 from crossdock.site_outages import provider
 from crossdock.site_outages.provider import EnhancedOutagePayload, OutagePayload, SiteInfoPayload
-from crossdock.site_outages.settings import SiteOutagesSettings
+from crossdock.site_outages.settings import SiteOutagesSettings, check_site_id
 from crossdock.storage import Database
 
 logger = logging.getLogger(__name__)
@@ -107,12 +107,14 @@ def parse_since(value: str) -> datetime:
 
 
 def check_run(settings: Settings, params: Mapping[str, Any]) -> None:
-    """Refuse a run that cannot work before anything is recorded or sent: no site, a bad cut-off, no key."""
+    """Refuse a run that cannot work before anything is recorded or sent: no site or a malformed site
+    id (it goes into the platform's URL path), a bad cut-off, no key."""
     if not params.get("site_id"):
         raise InvalidInputError(
             "no site given: pass SITE_ID to `crossdock site-outages process`, or list the sites to "
             "process on a schedule in CROSSDOCK_SITE_OUTAGES_SITES"
         )
+    check_site_id(str(params["site_id"]))
     group = settings.of(SiteOutagesSettings)
     parse_since(params.get("since") or group.since)
     provider.api_key_of(group)
@@ -152,9 +154,11 @@ async def process_site_outages(
 ) -> SiteOutagesResult:
     """Fetch all outages and the site's devices, select, and post them (unless ``dry_run``).
 
-    ``since`` defaults to the settings' cut-off. Raises the :class:`CrossdockError` that stopped the
+    ``since`` defaults to the settings' cut-off. A malformed ``site_id`` raises
+    :class:`InvalidInputError` before any request. Raises the :class:`CrossdockError` that stopped the
     run, its message naming the site (and the platform's own words). ``report`` receives the counts.
     """
+    check_site_id(site_id)
     started = time.monotonic()
     result = SiteOutagesResult(site_id=site_id, since=since or settings.since)
     try:

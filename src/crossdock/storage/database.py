@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from crossdock.config import DatabaseSettings
 from crossdock.errors import StorageError
+from crossdock.storage.files import private_directory, private_file
 
 
 def _enable_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -89,10 +90,15 @@ class Database:
 
 
 def ensure_sqlite_directory(url: str) -> None:
-    """Create the directory of an SQLite database file, so a fresh checkout needs no set-up."""
+    """Create an SQLite database's directory (0700) and file (0600), so a fresh checkout needs no set-up.
+
+    SQLite gives its ``-wal`` and ``-shm`` files the database file's mode, so they are private too.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        path = Path(parsed.database)
+        private_directory(path.parent)
+        private_file(path)
 
 
 def create_database(settings: DatabaseSettings) -> Database:

@@ -41,7 +41,7 @@ async def test_unexpected_failure_is_the_500_envelope(sqlite_database: Database,
 
 
 async def test_unreachable_database_still_serves_and_says_so() -> None:
-    """With the database down: /search answers 200 (empty), /health answers 503 naming the database."""
+    """Database down at start: /search is 503 not_ready (never an empty 200), /health 503 naming it."""
     db = create_database(DatabaseSettings(url="postgresql+asyncpg://crossdock@127.0.0.1:1/none"))
     settings = Settings(
         database=DatabaseSettings(url=db.url),
@@ -54,7 +54,11 @@ async def test_unreachable_database_still_serves_and_says_so() -> None:
             runs = await client.get("/marketplace/runs")
     finally:
         await db.dispose()
-    assert (search.status_code, search.json()) == (200, {"data": {"events": []}, "error": None})
+    # Issue #7: an empty 200 was indistinguishable from "no events"; until the read model has loaded
+    # once, /search says it is not ready, in the contract's error envelope.
+    assert search.status_code == 503
+    assert search.json()["data"] is None
+    assert search.json()["error"]["code"] == "not_ready"
     assert health.status_code == 503
     assert health.json()["database"]["reachable"] is False
     assert "127.0.0.1:1" in health.json()["database"]["error"]

@@ -27,6 +27,25 @@ async def test_migrations_create_every_table_and_are_repeatable(database: Databa
     assert tables == {"alembic_version", "runs", "upstream_states", "marketplace_plans"}
 
 
+async def test_embedded_database_and_its_directory_are_private(tmp_path: Path) -> None:
+    """The directories and the SQLite file Crossdock creates are readable by their owner only."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'var' / 'data' / 'crossdock.db'}"
+    await upgrade_async(url)
+    assert (tmp_path / "var").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "var" / "data").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "var" / "data" / "crossdock.db").stat().st_mode & 0o777 == 0o600
+
+
+async def test_an_existing_directory_keeps_its_mode(tmp_path: Path) -> None:
+    """Only what Crossdock creates is made private: a directory the user made keeps its mode."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o755)
+    await upgrade_async(f"sqlite+aiosqlite:///{shared / 'crossdock.db'}")
+    assert shared.stat().st_mode & 0o777 == 0o755
+    assert (shared / "crossdock.db").stat().st_mode & 0o777 == 0o600
+
+
 async def test_sqlite_directory_is_created(tmp_path: Path) -> None:
     """A fresh checkout needs no set-up: the SQLite file's directory is created on first use."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'nested' / 'dir' / 'crossdock.db'}"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from crossdock.errors import ProviderDataError
-from crossdock.marketplace.provider import RejectedSession, SessionDigest, SessionPayload, iter_feed
+from crossdock.marketplace.feed import RejectedSession, SessionDigest, SessionPayload, iter_feed
 
 
 def payloads(path: Path) -> dict[tuple[str, str], SessionPayload]:

@@ -12,10 +12,12 @@ Endpoints, served at the root and under :data:`BASE_PATH` (the real base path):
 Every API request must carry ``x-api-key`` with the simulator's key (403 otherwise, like the real
 gateway). ``too-much-too-soon`` is the real API's test hook for 429; any other unknown site is 404.
 Error bodies are the captured ones verbatim. Faults, rolled from a generator seeded with ``seed``:
-``latency_ms`` before any answer and ``error_rate`` (500, the failure the task README warns of).
+``latency_ms`` before any answer, ``rate_limit_rate`` (429 with ``Retry-After: <retry_after>``, see
+:meth:`KrakenflexSimulator._rate_limit`) and ``error_rate`` (500, the failure the task README warns of).
 
 Tests steer a running simulator through ``/_control`` (no API key): read state and counters, change
-the faults, read the log of received POSTs, reset. State lives in the process: run one worker.
+the faults, read (or empty) the log of received POSTs, reset. State lives in the process: run one
+worker.
 
 It must not import the capability's client side (provider, service, store): it fakes the upstream
 independently of our client, so the two cannot share a mistake. Shared simulator plumbing comes from
@@ -27,8 +29,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 import secrets
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
@@ -111,6 +115,13 @@ def generate_api_key() -> str:
     return secrets.token_urlsafe(32)
 
 
+MAX_RETRY_AFTER: Final = 3600
+
+
+def check_retry_after(name: str, value: object) -> int:
+    return check_whole(name, value, high=MAX_RETRY_AFTER)
+
+
 def _check_api_key(value: object) -> str:
     # Never echo the value: it is a secret, even a wrong one.
     if not isinstance(value, str) or not value:
@@ -132,6 +143,10 @@ class KrakenflexSimulatorOptions:
     """Share of API requests answered 500."""
     latency_ms: int = 0
     """Delay before every API answer, faults included."""
+    rate_limit_rate: float = 0.0
+    """Share of API requests answered 429 with ``Retry-After`` (then refused until it has passed)."""
+    retry_after: int = 1
+    """Seconds the ``Retry-After`` of a rate-limit answer asks for."""
 
     def __post_init__(self) -> None:
         _check_api_key(self.api_key)
@@ -139,6 +154,8 @@ class KrakenflexSimulatorOptions:
             raise InvalidInputError(f"seed must be a whole number (got {self.seed!r})")
         check_rate("error_rate", self.error_rate)
         check_whole("latency_ms", self.latency_ms)
+        check_rate("rate_limit_rate", self.rate_limit_rate)
+        check_retry_after("retry_after", self.retry_after)
 
     def to_json(self) -> str:
         """Serialize for the server's worker process (see :func:`app_from_env`); holds the key."""
@@ -159,11 +176,15 @@ class _LiveSettings:
 
     error_rate: float
     latency_ms: int
+    rate_limit_rate: float
+    retry_after: int
 
 
 _CONTROL_CHECKS: Final[Mapping[str, Callable[[str, object], object]]] = {
     "error_rate": check_rate,
     "latency_ms": check_whole,
+    "rate_limit_rate": check_rate,
+    "retry_after": check_retry_after,
 }
 
 
@@ -172,6 +193,8 @@ class _Counters:
     requests: int = 0
     forbidden: int = 0
     errors: int = 0
+    rate_limited: int = 0
+    early_retries: int = 0
     by_status: dict[str, int] = field(default_factory=dict)
 
 
@@ -187,8 +210,11 @@ class KrakenflexSimulator(ControlledSimulator):
     control_checks = _CONTROL_CHECKS
     live: _LiveSettings
 
-    def __init__(self, options: KrakenflexSimulatorOptions) -> None:
+    def __init__(
+        self, options: KrakenflexSimulatorOptions, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.options = options
+        self._clock = clock
         self._sites = {
             site.site_id: _Site(
                 site_info=load_data(site.site_info_file),
@@ -206,10 +232,16 @@ class KrakenflexSimulator(ControlledSimulator):
 
     def reset(self) -> None:
         """Forget every change made through the control API, the POST log and the counters."""
-        self.live = _LiveSettings(error_rate=self.options.error_rate, latency_ms=self.options.latency_ms)
+        self.live = _LiveSettings(
+            error_rate=self.options.error_rate,
+            latency_ms=self.options.latency_ms,
+            rate_limit_rate=self.options.rate_limit_rate,
+            retry_after=self.options.retry_after,
+        )
         self.counters = _Counters()
         self.posts: list[dict[str, Any]] = []
         self._rng = random.Random(f"crossdock-krakenflex-simulator:{self.options.seed}")
+        self._limited_until: float | None = None
 
     def state(self) -> dict[str, Any]:
         """Return the JSON document of ``GET /_control`` (never the key)."""
@@ -220,6 +252,8 @@ class KrakenflexSimulator(ControlledSimulator):
                 "requests": self.counters.requests,
                 "forbidden": self.counters.forbidden,
                 "errors": self.counters.errors,
+                "rate_limited": self.counters.rate_limited,
+                "early_retries": self.counters.early_retries,
                 "posts": len(self.posts),
                 "by_status": dict(self.counters.by_status),
             },
@@ -252,9 +286,35 @@ class KrakenflexSimulator(ControlledSimulator):
         if not secrets.compare_digest(given.encode(), self.options.api_key.encode()):
             self.counters.forbidden += 1
             return _json_error(403, FORBIDDEN_BODY, {"x-amzn-errortype": "ForbiddenException"})
+        limited = self._rate_limit()
+        if limited is not None:
+            return limited
         if self.live.error_rate > 0 and self._rng.random() < self.live.error_rate:
             self.counters.errors += 1
             return _json_error(500, INTERNAL_ERROR_BODY)
+        return None
+
+    def _rate_limit(self) -> Response | None:
+        """429 with ``Retry-After`` for ``rate_limit_rate`` of the requests, like a gateway's usage plan.
+
+        After such an answer every request is refused again until ``retry_after`` seconds have passed
+        (counted in ``early_retries``, its ``Retry-After`` the seconds left); the first request after
+        the wait is let through the limit, so a caller that waits as told gets in (it may still roll a
+        500). With ``rate_limit_rate`` 1 every call thus meets exactly one 429 if ``Retry-After`` is
+        honoured. The random roll is skipped while the rate is 0, so seeded sequences stay as they were.
+        """
+        now = self._clock()
+        if self._limited_until is not None:
+            if now < self._limited_until:
+                self.counters.rate_limited += 1
+                self.counters.early_retries += 1
+                return _rate_limited(math.ceil(self._limited_until - now))
+            self._limited_until = None
+            return None
+        if self.live.rate_limit_rate > 0 and self._rng.random() < self.live.rate_limit_rate:
+            self._limited_until = now + self.live.retry_after
+            self.counters.rate_limited += 1
+            return _rate_limited(self.live.retry_after)
         return None
 
     def _site(self, site_id: str) -> _Site | Response:
@@ -310,6 +370,11 @@ class KrakenflexSimulator(ControlledSimulator):
         """``GET /_control/posts``: every POST received, oldest first, with the status it got."""
         return JSONResponse(self.posts)
 
+    async def delete_posts(self, request: Request) -> Response:
+        """``DELETE /_control/posts``: empty the POST log only (faults, counters and rolls go on)."""
+        self.posts.clear()
+        return JSONResponse(self.posts)
+
     async def post_reset(self, request: Request) -> Response:
         """``POST /_control/reset``: back to the start-up options; counters and POST log emptied."""
         self.reset()
@@ -320,15 +385,22 @@ def _timestamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def _rate_limited(retry_after: int) -> Response:
+    return _json_error(429, RATE_LIMITED_BODY, {"retry-after": str(retry_after)})
+
+
 def _json_error(status: int, body: bytes, extra_headers: Mapping[str, str] | None = None) -> Response:
     return Response(
         body, status_code=status, media_type=_JSON, headers={**_COMMON_HEADERS, **(extra_headers or {})}
     )
 
 
-def create_app(options: KrakenflexSimulatorOptions) -> ASGIApp:
-    """Return the ASGI app of a KrakenFlex simulator started with ``options``."""
-    simulator = KrakenflexSimulator(options)
+def create_app(
+    options: KrakenflexSimulatorOptions, *, clock: Callable[[], float] = time.monotonic
+) -> ASGIApp:
+    """Return the ASGI app of a KrakenFlex simulator started with ``options``; ``clock`` (monotonic
+    seconds) times the rate limit's ``Retry-After`` windows, so tests can move it by hand."""
+    simulator = KrakenflexSimulator(options, clock)
     api_routes = [
         route
         for prefix in ("", BASE_PATH)
@@ -345,6 +417,7 @@ def create_app(options: KrakenflexSimulatorOptions) -> ASGIApp:
             Route("/_control", simulator.get_control, methods=["GET"]),
             Route("/_control", simulator.put_control, methods=["PUT"]),
             Route("/_control/posts", simulator.get_posts, methods=["GET"]),
+            Route("/_control/posts", simulator.delete_posts, methods=["DELETE"]),
             Route("/_control/reset", simulator.post_reset, methods=["POST"]),
         ]
     )

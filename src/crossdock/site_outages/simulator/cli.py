@@ -15,6 +15,7 @@ from crossdock.site_outages.simulator.app import (
     API_KEY_ENV_VAR,
     API_KEY_HEADER,
     BASE_PATH,
+    MAX_RETRY_AFTER,
     KrakenflexSimulatorOptions,
     generate_api_key,
 )
@@ -37,9 +38,26 @@ def krakenflex(
     error_rate: Annotated[float, typer.Option(help="Share of API requests answered 500 (0-1).")] = 0.0,
     latency_ms: Annotated[int, typer.Option(help="Milliseconds added before every API answer.")] = 0,
     seed: Annotated[int, typer.Option(help="Seed of the noise outages and of the fault rolls.")] = 0,
+    rate_limit_rate: Annotated[
+        float,
+        typer.Option(
+            help="Share of API requests answered 429 with Retry-After (0-1); requests sent before it "
+            "has passed get 429 again, the first one after it gets through the limit."
+        ),
+    ] = 0.0,
+    retry_after: Annotated[
+        int, typer.Option(help=f"Seconds the Retry-After of a 429 asks for (0-{MAX_RETRY_AFTER}).")
+    ] = 1,
 ) -> None:
     """Fake the KrakenFlex outages API (GET /outages, GET /site-info, POST /site-outages)."""
-    check_cli_values(port=port, rates={"--error-rate": error_rate}, sizes={}, latency_ms=latency_ms)
+    check_cli_values(
+        port=port,
+        rates={"--error-rate": error_rate, "--rate-limit-rate": rate_limit_rate},
+        sizes={},
+        latency_ms=latency_ms,
+    )
+    if not 0 <= retry_after <= MAX_RETRY_AFTER:
+        usage_error(f"--retry-after must be between 0 and {MAX_RETRY_AFTER} (got {retry_after})")
     generated = api_key is None
     try:
         options = KrakenflexSimulatorOptions(
@@ -47,6 +65,8 @@ def krakenflex(
             seed=seed,
             error_rate=error_rate,
             latency_ms=latency_ms,
+            rate_limit_rate=rate_limit_rate,
+            retry_after=retry_after,
         )
     except InvalidInputError as exc:
         usage_error(exc.message)
