@@ -48,6 +48,12 @@ def krakenflex_dir() -> Path:
     return FIXTURES / "krakenflex"
 
 
+@pytest.fixture(scope="session")
+def led_outages_dir() -> Path:
+    """The LED controllers' outage fixtures (``tests/fixtures/led-outages``)."""
+    return FIXTURES / "led-outages"
+
+
 @pytest.fixture(autouse=True)
 def _instant_waits() -> Iterator[None]:
     """Retry and rate-limit waits are instant in every test unless a test turns it off."""

@@ -23,4 +23,5 @@ def manifest_of(package: str) -> Capability:
 CAPABILITIES: tuple[Capability, ...] = (
     manifest_of("crossdock.marketplace"),
     manifest_of("crossdock.site_outages"),
+    manifest_of("crossdock.controller_outages"),
 )

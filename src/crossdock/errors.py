@@ -8,6 +8,8 @@ headers before it builds one.
     CrossdockError
     ├── ConfigurationError            settings are missing or invalid
     ├── InvalidInputError             a caller's input (query parameter, CLI option) is malformed
+    ├── NotFoundError                 a resource of our API does not exist (404)
+    ├── PayloadTooLargeError          a request body to our API is over its size limit (413)
     ├── AuthenticationError           a request to our API carries no usable API key (401)
     ├── PermissionDeniedError         the request's API key lacks the scope the route needs (403)
     ├── StorageError                  the database (or a local file we write) failed
@@ -55,6 +57,18 @@ class InvalidInputError(CrossdockError):
         super().__init__(message)
         if code is not None:
             self.code = code
+
+
+class NotFoundError(CrossdockError):
+    """Raised when a request names a resource of ours that does not exist (answered 404)."""
+
+    code = "not_found"
+
+
+class PayloadTooLargeError(CrossdockError):
+    """Raised when a request body is over the size its route accepts (answered 413)."""
+
+    code = "payload_too_large"
 
 
 class AuthenticationError(CrossdockError):

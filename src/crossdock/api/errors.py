@@ -18,6 +18,8 @@ from crossdock.errors import (
     AuthenticationError,
     CrossdockError,
     InvalidInputError,
+    NotFoundError,
+    PayloadTooLargeError,
     PermissionDeniedError,
     StorageError,
     UpstreamUnavailableError,
@@ -46,6 +48,10 @@ def status_for(exc: CrossdockError) -> int:
     """The HTTP status an error of ours maps to."""
     if isinstance(exc, InvalidInputError):
         return 400
+    if isinstance(exc, NotFoundError):
+        return 404
+    if isinstance(exc, PayloadTooLargeError):
+        return 413
     if isinstance(exc, AuthenticationError):
         return 401
     if isinstance(exc, PermissionDeniedError):

@@ -44,12 +44,20 @@ def _json_dumps(value: Any) -> str:
 
 
 class Database:
-    """One engine plus a session factory; use :meth:`unit_of_work` for writes."""
+    """Engines plus session factories; use :meth:`unit_of_work` for writes, :meth:`reader` for reads.
 
-    def __init__(self, engine: AsyncEngine, url: str) -> None:
+    On SQLite, writes go through their own engine whose transactions start with ``BEGIN IMMEDIATE``:
+    a writer takes the write lock before it reads, so two writers queue (busy timeout) instead of
+    one failing with "database is locked" when both try to upgrade a read lock. Reads stay deferred
+    and, in WAL mode, never wait for a writer. On PostgreSQL one engine serves both.
+    """
+
+    def __init__(self, engine: AsyncEngine, url: str, *, write_engine: AsyncEngine | None = None) -> None:
         self.engine = engine
+        self.write_engine = write_engine or engine
         self.url = url
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self.write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -59,7 +67,7 @@ class Database:
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
         """A session in a transaction: committed when the block succeeds, rolled back otherwise."""
         try:
-            async with self.sessions() as session, session.begin():
+            async with self.write_sessions() as session, session.begin():
                 yield session
         except (SQLAlchemyError, OSError) as exc:  # drivers raise OSError when the server is unreachable
             raise StorageError(
@@ -87,6 +95,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.write_engine is not self.engine:
+            await self.write_engine.dispose()
 
 
 def ensure_sqlite_directory(url: str) -> None:
@@ -101,8 +111,17 @@ def ensure_sqlite_directory(url: str) -> None:
         private_file(path)
 
 
+def _driver_autocommit(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event decide how a transaction starts (the driver would BEGIN DEFERRED).
+    dbapi_connection.isolation_level = None
+
+
+def _begin_immediate(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def create_database(settings: DatabaseSettings) -> Database:
-    """Build the engine for ``settings.url``; creates the SQLite file's directory if needed."""
+    """Build the engine(s) for ``settings.url``; creates the SQLite file's directory if needed."""
     kwargs: dict[str, Any] = {
         "echo": settings.echo,
         "pool_pre_ping": not settings.is_sqlite,
@@ -111,6 +130,11 @@ def create_database(settings: DatabaseSettings) -> Database:
     }
     ensure_sqlite_directory(settings.url)
     engine = create_async_engine(settings.url, **kwargs)
-    if engine.dialect.name == "sqlite":
-        event.listen(engine.sync_engine, "connect", _enable_sqlite_pragmas)
-    return Database(engine, settings.url)
+    if engine.dialect.name != "sqlite":
+        return Database(engine, settings.url)
+    event.listen(engine.sync_engine, "connect", _enable_sqlite_pragmas)
+    writer = create_async_engine(settings.url, **kwargs)
+    event.listen(writer.sync_engine, "connect", _enable_sqlite_pragmas)
+    event.listen(writer.sync_engine, "connect", _driver_autocommit)
+    event.listen(writer.sync_engine, "begin", _begin_immediate)
+    return Database(engine, settings.url, write_engine=writer)

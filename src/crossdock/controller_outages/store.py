@@ -1,0 +1,633 @@
+"""Reads and writes of the controller-outages tables; every change of events happens here.
+
+:func:`ingest` stores a batch of reports and updates the events of their keys in one transaction,
+holding a lock per key (PostgreSQL advisory locks taken in ascending order, so concurrent batches
+never deadlock; on SQLite the write transaction itself is exclusive), so the stored events are the
+same whatever the order, duplication or concurrency of the batches: see :mod:`.merge`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import (
+    BigInteger,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crossdock.controller_outages.merge import Run, Segment, merge
+from crossdock.controller_outages.models import Alias, Event, Notification, Report
+from crossdock.controller_outages.schemas import ReportIn, event_json, iso
+from crossdock.errors import InvalidInputError
+from crossdock.storage import Database
+from crossdock.storage.upsert import insert_ignoring_conflicts
+
+Key = tuple[str, str]
+KEY_SEPARATOR = "\x1f"
+_LOCKS = text(
+    "SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest(:keys) AS k ORDER BY k) AS ordered"
+).bindparams(bindparam("keys", type_=ARRAY(BigInteger)))
+
+
+def key_text(key: Key) -> str:
+    return f"{key[0]}{KEY_SEPARATOR}{key[1]}"
+
+
+def _lock_id(key: Key) -> int:
+    return int.from_bytes(hashlib.blake2b(key_text(key).encode(), digest_size=8).digest(), "big", signed=True)
+
+
+async def _lock_keys(session: AsyncSession, keys: Iterable[Key]) -> None:
+    """Serialize work on these keys with every other transaction touching them."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(_LOCKS, {"keys": sorted({_lock_id(key) for key in keys})})
+    # SQLite: the write transaction began IMMEDIATE and is the only writer until it ends.
+
+
+@dataclass(slots=True)
+class StoredEvent:
+    """An event row as this module works with it."""
+
+    id: str
+    controller_id: str
+    outage_type: str
+    start_at: int
+    end_at: int
+    report_count: int
+    notified: str = "open"
+    archived: bool = False
+
+    @property
+    def segment(self) -> Segment:
+        return Segment(self.id, self.start_at, self.end_at, self.report_count)
+
+
+@dataclass(slots=True)
+class IngestOutcome:
+    """What one batch did, and the event each report now belongs to."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    event_of: dict[tuple[str, str, int], str] = field(default_factory=dict)
+    opened: int = 0
+    merged: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    """Whether to write notifications (a webhook is configured), and the moment and gap for them."""
+
+    enabled: bool
+    now: int
+    gap: int
+
+
+async def _load_events(
+    session: AsyncSession, ranges: Mapping[Key, tuple[int, int]]
+) -> dict[Key, list[StoredEvent]]:
+    """The events of each key overlapping its range, by key."""
+    if not ranges:
+        return {}
+    low = min(lo for lo, _hi in ranges.values())
+    high = max(hi for _lo, hi in ranges.values())
+    keys = list(ranges)
+    found: dict[Key, list[StoredEvent]] = defaultdict(list)
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        rows = await session.execute(
+            select(
+                Event.id,
+                Event.controller_id,
+                Event.outage_type,
+                Event.start_at,
+                Event.end_at,
+                Event.report_count,
+                Event.notified,
+                Event.archived,
+            ).where(
+                tuple_(Event.controller_id, Event.outage_type).in_(chunk),
+                Event.end_at >= low,
+                Event.start_at <= high,
+            )
+        )
+        for row in rows:
+            key = (row.controller_id, row.outage_type)
+            lo, hi = ranges[key]
+            if row.end_at >= lo and row.start_at <= hi:
+                found[key].append(StoredEvent(*row))
+    return found
+
+
+async def _merged_ids(session: AsyncSession, event_ids: Sequence[str]) -> dict[str, list[str]]:
+    result: dict[str, list[str]] = defaultdict(list)
+    for start in range(0, len(event_ids), 500):
+        rows = await session.execute(
+            select(Alias.alias_id, Alias.event_id)
+            .where(Alias.event_id.in_(event_ids[start : start + 500]))
+            .order_by(Alias.alias_id)
+        )
+        for alias_id, event_id in rows:
+            result[event_id].append(alias_id)
+    return result
+
+
+async def ingest(
+    db: Database, reports: Sequence[ReportIn], *, gap: int, received_at: datetime, notify: Notify
+) -> IngestOutcome:
+    """Store ``reports`` (duplicates ignored) and bring their keys' events up to date, atomically."""
+    outcome = IngestOutcome()
+    if not reports:
+        return outcome
+    unique = {(r.controller_id, r.outage_type, r.at) for r in reports}
+    async with db.unit_of_work() as session:
+        await _lock_keys(session, {(c, t) for c, t, _at in unique})
+        rows = [
+            {"controller_id": c, "outage_type": t, "at": at, "received_at": received_at}
+            for c, t, at in unique
+        ]
+        statement = insert_ignoring_conflicts(
+            session, cast(Table, Report.__table__), key=["controller_id", "outage_type", "at"]
+        ).returning(Report.controller_id, Report.outage_type, Report.at)
+        new: set[tuple[str, str, int]] = set()
+        for start in range(0, len(rows), 2000):
+            result = await session.execute(statement, rows[start : start + 2000])
+            new.update((row[0], row[1], row[2]) for row in result)
+        outcome.accepted = len(new)
+        outcome.duplicates = len(reports) - len(new)
+        stamps: dict[Key, list[int]] = defaultdict(list)
+        for controller, outage_type, at in unique:
+            stamps[(controller, outage_type)].append(at)
+        widened = {key: (min(ats) - gap, max(ats) + gap) for key, ats in stamps.items()}
+        stored = await _load_events(session, widened)
+        changes = _Changes(notify)
+        for key, ats in stamps.items():
+            fresh = [at for at in ats if (key[0], key[1], at) in new]
+            runs = merge((event.segment for event in stored.get(key, [])), fresh, gap=gap)
+            changes.apply(key, runs, {event.id: event for event in stored.get(key, [])})
+            for at in ats:
+                outcome.event_of[(key[0], key[1], at)] = changes.id_of(_run_at(runs, at))
+        await changes.write(session)
+        outcome.opened, outcome.merged = changes.opened, changes.merged_runs
+    return outcome
+
+
+def _run_at(runs: Sequence[Run], at: int) -> Run:
+    for run in runs:
+        if run.start <= at <= run.end:
+            return run
+    raise AssertionError("every report lies in a run of its key")
+
+
+class _Changes:
+    """The writes one ingest (or rebuild) makes: events updated, created, merged away; notifications."""
+
+    def __init__(self, notify: Notify) -> None:
+        self.notify = notify
+        self.updates: list[dict[str, Any]] = []
+        self.creates: list[dict[str, Any]] = []
+        self.absorbed: dict[str, str] = {}  # absorbed id -> survivor id
+        self.notifications: list[tuple[Key, str, dict[str, Any]]] = []
+        self._ids: dict[int, str] = {}
+        self.opened = 0
+        self.merged_runs = 0
+
+    def id_of(self, run: Run) -> str:
+        return self._ids[id(run)]
+
+    def apply(self, key: Key, runs: Sequence[Run], stored: Mapping[str, StoredEvent]) -> None:
+        for run in runs:
+            survivor = run.survivor
+            if survivor is None:
+                event_id = str(uuid.uuid4())
+                self._ids[id(run)] = event_id
+                row = {
+                    "id": event_id,
+                    "controller_id": key[0],
+                    "outage_type": key[1],
+                    "start_at": run.start,
+                    "end_at": run.end,
+                    "report_count": run.count,
+                    "notified": "open",
+                    "archived": False,
+                }
+                self.creates.append(row)
+                self.opened += 1
+                self._notify(key, "opened", row, [])
+                continue
+            self._ids[id(run)] = survivor.id
+            if not run.changed:
+                continue
+            absorbed = run.absorbed
+            for segment in absorbed:
+                self.absorbed[segment.id] = survivor.id
+            previous = stored[survivor.id]
+            row = {
+                "id": survivor.id,
+                "controller_id": key[0],
+                "outage_type": key[1],
+                "start_at": run.start,
+                "end_at": run.end,
+                "report_count": run.count,
+                # A late report may bring a resolved event back within the gap of now.
+                "notified": "open" if self.notify.now - run.end <= self.notify.gap else previous.notified,
+                "archived": previous.archived or any(stored[s.id].archived for s in absorbed),
+            }
+            self.updates.append(row)
+            if absorbed:
+                self.merged_runs += 1
+                self._notify(key, "merged", row, [segment.id for segment in absorbed])
+
+    def _notify(self, key: Key, kind: str, row: Mapping[str, Any], absorbed: list[str]) -> None:
+        if self.notify.enabled:
+            self.notifications.append((key, kind, {**row, "new_merged_ids": absorbed}))
+
+    async def write(self, session: AsyncSession) -> None:
+        if self.absorbed:
+            gone = list(self.absorbed)
+            for start in range(0, len(gone), 500):
+                await session.execute(delete(Event).where(Event.id.in_(gone[start : start + 500])))
+            for alias, survivor in self.absorbed.items():
+                # Earlier aliases of an absorbed event now point at its survivor too.
+                await session.execute(update(Alias).where(Alias.event_id == alias).values(event_id=survivor))
+            await session.execute(
+                insert(Alias),
+                [{"alias_id": alias, "event_id": survivor} for alias, survivor in self.absorbed.items()],
+            )
+        if self.updates:
+            await session.execute(
+                update(Event)
+                .where(Event.id == bindparam("event_id"))
+                .values(
+                    start_at=bindparam("start_at"),
+                    end_at=bindparam("end_at"),
+                    report_count=bindparam("report_count"),
+                    notified=bindparam("notified"),
+                    archived=bindparam("archived"),
+                ),
+                [{**row, "event_id": row["id"]} for row in self.updates],
+                execution_options={"synchronize_session": False},
+            )
+        if self.creates:
+            await session.execute(insert(Event), self.creates)
+        if self.notifications:
+            await _write_notifications(session, self.notifications, self.notify)
+
+
+async def _write_notifications(
+    session: AsyncSession, notifications: list[tuple[Key, str, dict[str, Any]]], notify: Notify
+) -> None:
+    survivors = [row["id"] for _key, kind, row in notifications if kind != "opened"]
+    merged = await _merged_ids(session, survivors) if survivors else {}
+    moment = _datetime(notify.now)
+    rows = []
+    for key, kind, row in notifications:
+        event = event_json(
+            id=row["id"],
+            controller_id=row["controller_id"],
+            outage_type=row["outage_type"],
+            start_at=row["start_at"],
+            end_at=row["end_at"],
+            report_count=row["report_count"],
+            merged_ids=sorted(set(merged.get(row["id"], [])) | set(row.get("new_merged_ids", []))),
+            now=notify.now,
+            gap=notify.gap,
+        )
+        rows.append(
+            {
+                "key": key_text(key),
+                "kind": kind,
+                "body": {"kind": kind, "event": event, "time": iso(notify.now)},
+                "created_at": moment,
+                "attempts": 0,
+                "next_attempt_at": moment,
+                "delivered_at": None,
+                "last_error": None,
+            }
+        )
+    await session.execute(insert(Notification), rows)
+
+
+def _datetime(at: int) -> datetime:
+    from datetime import UTC
+
+    return datetime.fromtimestamp(at / 1_000_000, UTC)
+
+
+# -- reads ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """What ``GET /events`` asks for (times in microseconds)."""
+
+    controller_id: str | None = None
+    outage_type: str | None = None
+    start: int | None = None  # events ending at or after it
+    end: int | None = None  # events starting at or before it
+    status: str | None = None  # ongoing | resolved
+    limit: int = 100
+    after: tuple[int, str] | None = None  # the cursor: (start_at, id) of the last event shown
+
+
+def encode_cursor(start_at: int, event_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{start_at}:{event_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, str]:
+    """The position a cursor names; a malformed one is an :class:`InvalidInputError`."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        start, _, event_id = raw.partition(":")
+        uuid.UUID(event_id)
+        return int(start), event_id
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInputError("cursor is not one this service gave out", code="invalid_cursor") from None
+
+
+async def list_events(
+    db: Database, query: EventFilter, *, now: int, gap: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of events in (start, id) order, and the cursor of the next page (None at the end)."""
+    statement = select(Event).order_by(Event.start_at, Event.id).limit(query.limit + 1)
+    if query.controller_id is not None:
+        statement = statement.where(Event.controller_id == query.controller_id)
+    if query.outage_type is not None:
+        statement = statement.where(Event.outage_type == query.outage_type)
+    if query.start is not None:
+        statement = statement.where(Event.end_at >= query.start)
+    if query.end is not None:
+        statement = statement.where(Event.start_at <= query.end)
+    if query.status == "ongoing":
+        statement = statement.where(Event.end_at >= now - gap)
+    elif query.status == "resolved":
+        statement = statement.where(Event.end_at < now - gap)
+    if query.after is not None:
+        start, event_id = query.after
+        statement = statement.where(
+            or_(Event.start_at > start, and_(Event.start_at == start, Event.id > event_id))
+        )
+    async with db.reader() as session:
+        found = list((await session.execute(statement)).scalars())
+        page = found[: query.limit]
+        merged = await _merged_ids(session, [event.id for event in page])
+    events = [_json(event, merged.get(event.id, []), now, gap) for event in page]
+    cursor = encode_cursor(page[-1].start_at, page[-1].id) if len(found) > query.limit else None
+    return events, cursor
+
+
+async def get_event(db: Database, event_id: str, *, now: int, gap: int) -> dict[str, Any] | None:
+    """The event with this id, or the one it was merged into; None when unknown."""
+    async with db.reader() as session:
+        event = await session.get(Event, event_id)
+        if event is None:
+            survivor = await session.scalar(select(Alias.event_id).where(Alias.alias_id == event_id))
+            event = await session.get(Event, survivor) if survivor is not None else None
+        if event is None:
+            return None
+        merged = await _merged_ids(session, [event.id])
+    return _json(event, merged.get(event.id, []), now, gap)
+
+
+def _json(event: Event, merged: list[str], now: int, gap: int) -> dict[str, Any]:
+    return event_json(
+        id=event.id,
+        controller_id=event.controller_id,
+        outage_type=event.outage_type,
+        start_at=event.start_at,
+        end_at=event.end_at,
+        report_count=event.report_count,
+        merged_ids=merged,
+        now=now,
+        gap=gap,
+    )
+
+
+# -- upkeep: resolved events, retention, rebuild ----------------------------------------------------
+
+
+async def mark_resolved(db: Database, *, notify: Notify, batch: int = 1000) -> int:
+    """Mark events that ended more than the gap ago as resolved (and notify); how many."""
+    done = 0
+    while True:
+        async with db.unit_of_work() as session:
+            due = list(
+                (
+                    await session.execute(
+                        select(Event)
+                        .where(Event.notified == "open", Event.end_at < notify.now - notify.gap)
+                        .order_by(Event.end_at)
+                        .limit(batch)
+                    )
+                ).scalars()
+            )
+            if not due:
+                return done
+            await _lock_keys(session, {(event.controller_id, event.outage_type) for event in due})
+            ids = [event.id for event in due]
+            await session.execute(update(Event).where(Event.id.in_(ids)).values(notified="resolved"))
+            if notify.enabled:
+                rows = [((e.controller_id, e.outage_type), "resolved", _row(e)) for e in due]
+                await _write_notifications(session, rows, notify)
+            done += len(due)
+
+
+def _row(event: Event) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "controller_id": event.controller_id,
+        "outage_type": event.outage_type,
+        "start_at": event.start_at,
+        "end_at": event.end_at,
+        "report_count": event.report_count,
+    }
+
+
+async def prune_reports(db: Database, *, before: int, gap: int, now: int, batch: int = 500) -> int:
+    """Delete the reports of resolved events that ended before ``before``, keeping the events."""
+    pruned = 0
+    while True:
+        async with db.unit_of_work() as session:
+            due = list(
+                (
+                    await session.execute(
+                        select(Event)
+                        .where(Event.archived.is_(False), Event.end_at < before, Event.end_at < now - gap)
+                        .limit(batch)
+                    )
+                ).scalars()
+            )
+            if not due:
+                return pruned
+            await _lock_keys(session, {(event.controller_id, event.outage_type) for event in due})
+            for event in due:
+                result = await session.execute(
+                    delete(Report).where(
+                        Report.controller_id == event.controller_id,
+                        Report.outage_type == event.outage_type,
+                        Report.at >= event.start_at,
+                        Report.at <= event.end_at,
+                    )
+                )
+                pruned += int(getattr(result, "rowcount", 0) or 0)
+            await session.execute(
+                update(Event).where(Event.id.in_([e.id for e in due])).values(archived=True)
+            )
+
+
+async def keys_with_reports(db: Database) -> AsyncIterator[Key]:
+    """Every key that has reports or events."""
+    async with db.reader() as session:
+        seen: set[Key] = set()
+        for model in (Report, Event):
+            rows = await session.execute(select(model.controller_id, model.outage_type).distinct())
+            for controller, outage_type in rows:
+                if (controller, outage_type) not in seen:
+                    seen.add((controller, outage_type))
+                    yield (controller, outage_type)
+
+
+async def rebuild_key(db: Database, key: Key, *, gap: int, notify: Notify) -> bool:
+    """Recompute one key's events from its reports; True if anything differed (and was rewritten).
+
+    Archived events (their reports pruned by retention) stand for their reports as segments. Ids are
+    kept where they can be: each recomputed event keeps the id of the earliest stored event it
+    covers, as a merge would; stored events it also covers become aliases of it.
+    """
+    async with db.unit_of_work() as session:
+        await _lock_keys(session, [key])
+        stamps = [
+            at
+            for (at,) in await session.execute(
+                select(Report.at).where(Report.controller_id == key[0], Report.outage_type == key[1])
+            )
+        ]
+        stored = [
+            StoredEvent(*row)
+            for row in await session.execute(
+                select(
+                    Event.id,
+                    Event.controller_id,
+                    Event.outage_type,
+                    Event.start_at,
+                    Event.end_at,
+                    Event.report_count,
+                    Event.notified,
+                    Event.archived,
+                ).where(Event.controller_id == key[0], Event.outage_type == key[1])
+            )
+        ]
+        archived = [event for event in stored if event.archived]
+        runs = merge((event.segment for event in archived), _outside(stamps, archived), gap=gap)
+        if sorted((run.start, run.end, run.count) for run in runs) == sorted(
+            (event.start_at, event.end_at, event.report_count) for event in stored
+        ):
+            return False
+        changes = _Changes(notify)
+        kept: set[str] = set()
+        for run in runs:
+            holders = [event for event in stored if event.start_at <= run.end and event.end_at >= run.start]
+            survivor = min(holders, key=lambda event: (event.start_at, event.id)) if holders else None
+            row: dict[str, Any] = {
+                "id": survivor.id if survivor is not None else str(uuid.uuid4()),
+                "controller_id": key[0],
+                "outage_type": key[1],
+                "start_at": run.start,
+                "end_at": run.end,
+                "report_count": run.count,
+                "notified": survivor.notified if survivor is not None else "open",
+                "archived": any(event.archived for event in holders),
+            }
+            (changes.updates if survivor is not None else changes.creates).append(row)
+            kept.add(row["id"])
+            for holder in holders:
+                if holder is not survivor:
+                    changes.absorbed[holder.id] = row["id"]
+        orphans = [event.id for event in stored if event.id not in kept and event.id not in changes.absorbed]
+        if orphans:  # events whose reports are all gone (a database edited by hand): nothing holds them
+            await session.execute(delete(Event).where(Event.id.in_(orphans)))
+        await changes.write(session)
+        return True
+
+
+def _outside(stamps: Iterable[int], archived: Sequence[StoredEvent]) -> list[int]:
+    """Timestamps not inside an archived event (whose reports were pruned and whose count stands)."""
+    return [at for at in stamps if not any(event.start_at <= at <= event.end_at for event in archived)]
+
+
+async def counts(db: Database) -> dict[str, int]:
+    """Reports, events and pending notifications stored (for run details and health)."""
+    async with db.reader() as session:
+        reports = await session.scalar(select(func.count()).select_from(Report))
+        events = await session.scalar(select(func.count()).select_from(Event))
+        pending = await session.scalar(
+            select(func.count()).select_from(Notification).where(Notification.delivered_at.is_(None))
+        )
+    return {
+        "reports": int(reports or 0),
+        "events": int(events or 0),
+        "pending_notifications": int(pending or 0),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class PendingNotification:
+    id: int
+    key: str
+    body: dict[str, Any]
+    attempts: int
+    next_attempt_at: datetime
+
+
+async def pending_notifications(db: Database, *, limit: int) -> list[PendingNotification]:
+    """Undelivered notifications, oldest first."""
+    async with db.reader() as session:
+        rows = await session.execute(
+            select(
+                Notification.id,
+                Notification.key,
+                Notification.body,
+                Notification.attempts,
+                Notification.next_attempt_at,
+            )
+            .where(Notification.delivered_at.is_(None))
+            .order_by(Notification.id)
+            .limit(limit)
+        )
+        return [PendingNotification(*row) for row in rows]
+
+
+async def notification_delivered(db: Database, notification_id: int, *, at: datetime) -> None:
+    async with db.unit_of_work() as session:
+        await session.execute(
+            update(Notification).where(Notification.id == notification_id).values(delivered_at=at)
+        )
+
+
+async def notification_failed(
+    db: Database, notification_id: int, *, attempts: int, retry_at: datetime, error: str
+) -> None:
+    async with db.unit_of_work() as session:
+        await session.execute(
+            update(Notification)
+            .where(Notification.id == notification_id)
+            .values(attempts=attempts, next_attempt_at=retry_at, last_error=error[:500])
+        )
