@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Crossdock benchmarks: run.sh search|ingest|resilience|limits|all
+# Crossdock benchmarks: run.sh search|ingest|resilience|limits|controller-outages|all
 #
 #   search      wrk against GET /search (1 and 2 workers) beside nginx serving a static file
 #   ingest      crossdock marketplace sync of a 10,000 x 1 x 100 feed on SQLite and PostgreSQL
 #   resilience  crossdock site-outages process, 200 runs at 40 % 500s and 50 with 429 + Retry-After
 #   limits      worker RSS under 100,000 distinct /search queries; peak RSS of syncs of hostile feeds
+#   controller-outages  POST /outages (arrays of 10,000; single records at 32 connections) and
+#               GET /events over 1,000,000 reports beside nginx, on SQLite and PostgreSQL
 #   all         search and ingest
 #
 # Everything listens on and talks to 127.0.0.1 only, every step has a time limit, and the EXIT
@@ -20,12 +22,12 @@
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 search|ingest|resilience|limits|all" >&2
+    echo "usage: $0 search|ingest|resilience|limits|controller-outages|all" >&2
     exit 2
 }
 [[ $# -eq 1 ]] || usage
 MODE=$1
-case $MODE in search | ingest | resilience | limits | all) ;; *) usage ;; esac
+case $MODE in search | ingest | resilience | limits | controller-outages | all) ;; *) usage ;; esac
 
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=$ROOT/.venv/bin
@@ -41,6 +43,7 @@ SEARCH_TIME_LIMIT=900
 INGEST_TIME_LIMIT=2400
 RESILIENCE_TIME_LIMIT=3600
 LIMITS_TIME_LIMIT=1200
+OUTAGES_TIME_LIMIT=3000
 
 ensure_search_tools() {
     local missing=()
@@ -57,7 +60,7 @@ ensure_search_tools() {
     fi
 }
 
-if [[ $MODE == search || $MODE == all || $MODE == limits ]]; then
+if [[ $MODE == search || $MODE == all || $MODE == limits || $MODE == controller-outages ]]; then
     ensure_search_tools
 fi
 
@@ -192,13 +195,24 @@ if [[ $MODE == limits ]]; then
     SECTIONS+=("$OUT/limits/limits.md")
 fi
 
+if [[ $MODE == controller-outages ]]; then
+    echo "== controller-outages benchmark (raw outputs: ${OUT#"$ROOT"/})" >&2
+    rc=0
+    run_driver "$OUTAGES_TIME_LIMIT" "$PY" bench/controller_outages_bench.py --out "$OUT" || rc=$?
+    if [[ $rc -ne 0 || ! -s $OUT/controller-outages.md ]]; then
+        echo "### Controller outages: FAILED (exit $rc), see ${OUT#"$ROOT"/}" >>"$OUT/controller-outages.md"
+        STATUS=1
+    fi
+    SECTIONS+=("$OUT/controller-outages.md")
+fi
+
 cpu_model=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 memory=$(awk '/^MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
 granian_version=$("$PY" -c 'import granian; print(granian.__version__)' 2>/dev/null || echo unknown)
 revision=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [[ -n $(git -C "$ROOT" status --porcelain 2>/dev/null) ]]; then revision="$revision + uncommitted changes"; fi
 tools=""
-if [[ $MODE == search || $MODE == all || $MODE == limits ]]; then
+if [[ $MODE == search || $MODE == all || $MODE == limits || $MODE == controller-outages ]]; then
     tools=", $(wrk -v 2>&1 | head -n1 | awk '{print "wrk " $2}'), $(nginx -v 2>&1 | sed 's|nginx version: nginx/|nginx |')"
 fi
 

@@ -75,16 +75,29 @@ class DemoUpstream:
 
 
 @dataclass(frozen=True, slots=True)
-class SimulatorCommand:
-    """``crossdock simulate <name>``: a Typer command function serving a fake of the upstream.
+class DemoContext:
+    """What a demo simulator is started with: the service's settings, and the base URL it will answer on.
 
-    ``demo`` (optional) starts that simulator for ``serve --with-simulator`` unless the settings
-    already point at a real upstream, and returns what the service needs to use it.
+    The demo starts before the server listens: a simulator that calls the service (rather than being
+    called by it) must retry until it answers, and stop by itself.
+    """
+
+    settings: Settings
+    service_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatorCommand:
+    """``crossdock simulate <name>``: a Typer command running a fake of an upstream, or of a client.
+
+    ``demo`` (optional) starts that simulator for ``serve --with-simulator``: a fake upstream unless
+    the settings already point at a real one (returning the settings that point the service at it), or
+    a fake client of the service (given the service's URL), bounded in time and stopped with the service.
     """
 
     name: str
     command: Callable[..., None]
-    demo: Callable[[Settings], DemoUpstream | None] | None = None
+    demo: Callable[[DemoContext], DemoUpstream | None] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,18 +16,23 @@ import typer
 from crossdock.capabilities import CAPABILITIES
 from crossdock.config import Settings
 from crossdock.errors import ConfigurationError
+from crossdock.manifest import DemoContext
 from crossdock.observability.logging import server_log_config
 from crossdock.storage.migrate import upgrade
 
 
-def start_demo_simulators(settings: Settings) -> dict[str, str]:
-    """Start each capability's demo simulator (``--with-simulator``); the settings pointing at them."""
+def start_demo_simulators(settings: Settings, service_url: str) -> dict[str, str]:
+    """Start each capability's demo simulator (``--with-simulator``); the settings pointing at them.
+
+    ``service_url`` is where the service is about to answer, for simulators that call it.
+    """
     environment: dict[str, str] = {}
+    context = DemoContext(settings=settings, service_url=service_url)
     for capability in CAPABILITIES:
         simulator = capability.simulator
         if simulator is None or simulator.demo is None:
             continue
-        demo = simulator.demo(settings)
+        demo = simulator.demo(context)
         if demo is not None:
             environment.update(demo.environment)
             typer.echo(demo.shown)
@@ -41,6 +46,12 @@ def hand_to_workers(environment: Mapping[str, str]) -> None:
     environment it inherits from this process; that inheritance is the only channel to them.
     """
     os.environ.update(environment)
+
+
+def base_url(host: str, port: int) -> str:
+    """The URL clients reach a server bound to ``host:port`` at (IPv6 addresses in brackets)."""
+    shown = f"[{host.strip('[]')}]" if ":" in host else host
+    return f"http://{shown}:{port}"
 
 
 def is_loopback(host: str) -> bool:
@@ -78,15 +89,15 @@ def serve(
     if settings.database.is_sqlite:
         typer.echo("migrating the embedded database ...", err=True)
         upgrade(settings.database.url)
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     worker_environment: dict[str, str] = {}
     if with_simulator:
-        worker_environment.update(start_demo_simulators(settings))
+        worker_environment.update(start_demo_simulators(settings, base_url(shown_host, port)))
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         metrics_dir = tempfile.mkdtemp(prefix="crossdock-metrics-")
         atexit.register(shutil.rmtree, metrics_dir, ignore_errors=True)
         worker_environment["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     hand_to_workers(worker_environment)
-    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     typer.echo(f"service:   http://{shown_host}:{port}/search  (docs: http://{shown_host}:{port}/docs)")
     sys.stdout.flush()
 

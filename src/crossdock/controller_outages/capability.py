@@ -12,12 +12,15 @@ from typing import TYPE_CHECKING
 
 from crossdock.controller_outages import jobs
 from crossdock.controller_outages.cli import app as cli_app
-from crossdock.controller_outages.models import Alias, Event, Notification, Report
+from crossdock.controller_outages.models import Alias, Change, Event, Notification, Report
 from crossdock.controller_outages.settings import ControllerOutagesSettings
-from crossdock.manifest import Capability
+from crossdock.controller_outages.simulator.cli import SIMULATOR
+from crossdock.manifest import Capability, CapabilityRuntime
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
+
+    from crossdock.config import Settings
 
 
 def _router() -> APIRouter:
@@ -26,13 +29,21 @@ def _router() -> APIRouter:
     return router
 
 
+def _runtime(settings: Settings) -> CapabilityRuntime:
+    from crossdock.controller_outages.runtime import ControllerOutagesRuntime
+
+    return ControllerOutagesRuntime(settings)
+
+
 CAPABILITY = Capability(
     name="controller-outages",
     summary="Controller outages: merge LED controllers' 10-minute reports into outage events.",
     settings=ControllerOutagesSettings,
-    models=(Report, Event, Alias, Notification),
+    models=(Report, Event, Alias, Notification, Change),
     migrations=Path(__file__).resolve().parent / "migrations",
     jobs=(jobs.DELIVER, jobs.UPKEEP),
     cli=cli_app,
+    simulator=SIMULATOR,
     router=_router,
+    runtime=_runtime,
 )

@@ -62,6 +62,22 @@ class Alias(Base):
     event_id: Mapped[str] = mapped_column(String(36), index=True)
 
 
+class Change(Base):
+    """A transaction that changed events: whose. Serving processes poll it to refresh their read model.
+
+    Pruned by the upkeep job after an hour (the newest row is always kept, and AUTOINCREMENT on SQLite
+    never reuses an id, so ids only grow).
+    """
+
+    __tablename__ = "controller_outage_changes"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    controllers: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = {"sqlite_autoincrement": True}
+
+
 class Notification(Base):
     """A notification waiting for (or done with) delivery to the webhook: the outbox."""
 

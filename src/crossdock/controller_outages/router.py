@@ -11,6 +11,7 @@ from crossdock.api.auth import require
 from crossdock.api.schemas import ErrorResponse
 from crossdock.api.state import AppStateDep
 from crossdock.controller_outages import service
+from crossdock.controller_outages.runtime import ControllerOutagesRuntime
 from crossdock.controller_outages.schemas import EventPage, EventRead, IngestAnswer, ReportRecord
 from crossdock.controller_outages.settings import ControllerOutagesSettings
 from crossdock.errors import InvalidInputError, PayloadTooLargeError
@@ -73,6 +74,16 @@ async def post_outages(request: Request, state: AppStateDep) -> IngestAnswer:
     if not records:
         raise InvalidInputError("the array holds no record", code="invalid_body")
     answer = await service.ingest_records(db=state.db, settings=settings, records=records)
+    runtime = state.runtimes.get(service.CAPABILITY)
+    if isinstance(runtime, ControllerOutagesRuntime):
+        # Committed: this process's GET /events reads these controllers again before answering.
+        runtime.written(
+            {
+                r["controller_id"]
+                for r in records
+                if isinstance(r, dict) and isinstance(r.get("controller_id"), str)
+            }
+        )
     if answer.rejected and not (answer.accepted or answer.duplicates):
         first = "; ".join(f"record {r.index}: {r.error}" for r in answer.rejected[:3])
         raise InvalidInputError(f"every record is invalid ({first})", code="invalid_records")

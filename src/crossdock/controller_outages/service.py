@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from crossdock.controller_outages import provider, store
+from crossdock.controller_outages import batching, provider, store
 from crossdock.controller_outages.schemas import (
     OUTAGE_TYPES,
     EventPage,
@@ -27,7 +27,7 @@ from crossdock.controller_outages.schemas import (
     parse_record,
 )
 from crossdock.controller_outages.settings import ControllerOutagesSettings
-from crossdock.errors import InvalidInputError, NotFoundError, UpstreamError
+from crossdock.errors import CircuitOpenError, InvalidInputError, NotFoundError, UpstreamError
 from crossdock.httpclient import ResilientClient
 from crossdock.jobs.spec import RunReport
 from crossdock.storage import Database
@@ -81,7 +81,7 @@ async def ingest_records(
             rejected.append(RejectedRecord(index=index, error=str(exc)))
             continue
         valid.append(report)
-    outcome = await store.ingest(
+    outcome = await batching.ingest(
         db, valid, gap=settings.gap_us, received_at=datetime.now(UTC), notify=_notify(settings, now)
     )
     event_ids = sorted({outcome.event_of[(r.controller_id, r.outage_type, r.at)] for r in valid})
@@ -103,7 +103,8 @@ class EventQuery:
     cursor: str | None = None
 
 
-def _filter(query: EventQuery) -> store.EventFilter:
+def event_filter(query: EventQuery) -> store.EventFilter:
+    """The filters of ``query``, checked; :class:`InvalidInputError` says what is wrong."""
     if query.outage_type is not None and query.outage_type not in OUTAGE_TYPES:
         raise InvalidInputError(
             f"outage_type must be one of {', '.join(OUTAGE_TYPES)}", code="invalid_filter"
@@ -134,7 +135,7 @@ async def list_events(
     *, db: Database, settings: ControllerOutagesSettings, query: EventQuery, now: int | None = None
 ) -> EventPage:
     """One page of events matching ``query`` (overlap on the time range), ordered by start then id."""
-    filters = _filter(query)
+    filters = event_filter(query)
     now = now_micros() if now is None else now
     events, cursor = await store.list_events(db, filters, now=now, gap=settings.gap_us)
     return EventPage(events=[EventRead.model_validate(event) for event in events], next_cursor=cursor)
@@ -201,6 +202,8 @@ async def upkeep(
     """Mark events past the gap as resolved (notifying), and prune old reports when retention is set."""
     now = now_micros() if now is None else now
     resolved = await store.mark_resolved(db, notify=_notify(settings, now))
+    # The read models' change log: an hour is far more than any serving process lags behind.
+    await store.prune_changes(db, before=datetime.fromtimestamp(now / 1_000_000, UTC) - timedelta(hours=1))
     pruned = 0
     if settings.report_retention_days is not None:
         before = now - round(settings.report_retention_days * 86_400 * 1_000_000)
@@ -216,6 +219,7 @@ class DeliveryResult:
     delivered: int
     failed: int
     pending: int
+    breaker_open: bool = False  # the pass stopped at the webhook's open circuit breaker
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -239,14 +243,17 @@ async def deliver(
 
     A key whose oldest pending notification fails (or waits for its retry time) gets nothing newer
     delivered in this pass, so the receiver sees each key's notifications in order, at least once.
+    Keys waiting for a retry do not take up the pass's ``batch``. A call refused by the open circuit
+    breaker ends the pass and counts against no notification: nothing was sent.
     """
     if settings.webhook_url is None:
         return DeliveryResult(0, 0, 0)
     url = str(settings.webhook_url)
     moment = now or datetime.now(UTC)
     delivered = failed = 0
+    breaker_open = False
     blocked: set[str] = set()
-    for row in await store.pending_notifications(db, limit=batch):
+    for row in await store.pending_notifications(db, limit=batch, due_at=moment):
         if row.key in blocked:
             continue
         if row.next_attempt_at > moment:
@@ -256,20 +263,24 @@ async def deliver(
             await provider.post_notification(client, url, row.body)
         except UpstreamError as exc:
             blocked.add(row.key)
-            failed += 1
-            attempts = row.attempts + 1
-            await store.notification_failed(
-                db,
-                row.id,
-                attempts=attempts,
-                retry_at=moment + timedelta(seconds=retry_delay(attempts)),
-                error=exc.message,
-            )
+            if exc.attempts:  # 0: refused by the open breaker before any request
+                failed += 1
+                attempts = row.attempts + 1
+                await store.notification_failed(
+                    db,
+                    row.id,
+                    attempts=attempts,
+                    retry_at=moment + timedelta(seconds=retry_delay(attempts)),
+                    error=exc.message,
+                )
+            if isinstance(exc, CircuitOpenError):
+                breaker_open = True
+                break
             continue
         await store.notification_delivered(db, row.id, at=datetime.now(UTC))
         delivered += 1
     pending = (await store.counts(db))["pending_notifications"]
-    result = DeliveryResult(delivered=delivered, failed=failed, pending=pending)
+    result = DeliveryResult(delivered=delivered, failed=failed, pending=pending, breaker_open=breaker_open)
     if report is not None:
         report.details.update(result.as_dict())
     return result

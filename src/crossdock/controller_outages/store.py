@@ -12,14 +12,17 @@ import base64
 import hashlib
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
+import orjson
 from sqlalchemy import (
+    JSON,
     BigInteger,
-    Table,
+    Boolean,
+    String,
     and_,
     bindparam,
     delete,
@@ -28,18 +31,17 @@ from sqlalchemy import (
     or_,
     select,
     text,
-    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from crossdock.controller_outages.merge import Run, Segment, merge
-from crossdock.controller_outages.models import Alias, Event, Notification, Report
+from crossdock.controller_outages.models import Alias, Change, Event, Notification, Report
 from crossdock.controller_outages.schemas import ReportIn, event_json, iso
 from crossdock.errors import InvalidInputError
 from crossdock.storage import Database
-from crossdock.storage.upsert import insert_ignoring_conflicts
+from crossdock.storage.timestamps import UtcDateTime
 
 Key = tuple[str, str]
 KEY_SEPARATOR = "\x1f"
@@ -56,9 +58,10 @@ def _lock_id(key: Key) -> int:
     return int.from_bytes(hashlib.blake2b(key_text(key).encode(), digest_size=8).digest(), "big", signed=True)
 
 
-async def _lock_keys(session: AsyncSession, keys: Iterable[Key]) -> None:
+async def _lock_keys(session: AsyncSession | AsyncConnection, keys: Iterable[Key]) -> None:
     """Serialize work on these keys with every other transaction touching them."""
-    if session.get_bind().dialect.name == "postgresql":
+    dialect = session.dialect if isinstance(session, AsyncConnection) else session.get_bind().dialect
+    if dialect.name == "postgresql":
         await session.execute(_LOCKS, {"keys": sorted({_lock_id(key) for key in keys})})
     # SQLite: the write transaction began IMMEDIATE and is the only writer until it ends.
 
@@ -88,6 +91,7 @@ class IngestOutcome:
     accepted: int = 0
     duplicates: int = 0
     event_of: dict[tuple[str, str, int], str] = field(default_factory=dict)
+    new: set[tuple[str, str, int]] = field(default_factory=set)  # the reports stored by this batch
     opened: int = 0
     merged: int = 0
 
@@ -101,40 +105,127 @@ class Notify:
     gap: int
 
 
+# The batch statements: one round trip whatever the number of reports or keys. PostgreSQL takes the
+# columns as arrays (unnest), SQLite as one JSON array (json_each); both return what they inserted.
+_INSERT_REPORTS_PG = text(
+    "INSERT INTO controller_outage_reports (controller_id, outage_type, at, received_at) "
+    "SELECT u.c, u.t, u.a, :received_at FROM unnest(:c, :t, :a) AS u(c, t, a) "
+    "ON CONFLICT (controller_id, outage_type, at) DO NOTHING "
+    "RETURNING controller_id, outage_type, at"
+).bindparams(
+    bindparam("c", type_=ARRAY(String)),
+    bindparam("t", type_=ARRAY(String)),
+    bindparam("a", type_=ARRAY(BigInteger)),
+    bindparam("received_at", type_=UtcDateTime()),
+)
+_INSERT_REPORTS_SQLITE = text(
+    "INSERT INTO controller_outage_reports (controller_id, outage_type, at, received_at) "
+    "SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, :received_at FROM json_each(:rows) AS j WHERE true "
+    "ON CONFLICT (controller_id, outage_type, at) DO NOTHING "
+    "RETURNING controller_id, outage_type, at"
+).bindparams(bindparam("received_at", type_=UtcDateTime()))
+_LOAD_EVENTS_PG = text(
+    "SELECT e.id, e.controller_id, e.outage_type, e.start_at, e.end_at, e.report_count, e.notified, "
+    "e.archived FROM unnest(:c, :t, :lo, :hi) AS k(c, t, lo, hi) "
+    "JOIN controller_outage_events AS e ON e.controller_id = k.c AND e.outage_type = k.t "
+    "AND e.start_at <= k.hi AND e.end_at >= k.lo"
+).bindparams(
+    bindparam("c", type_=ARRAY(String)),
+    bindparam("t", type_=ARRAY(String)),
+    bindparam("lo", type_=ARRAY(BigInteger)),
+    bindparam("hi", type_=ARRAY(BigInteger)),
+)
+# CROSS JOIN: SQLite keeps the keys as the outer loop and looks each one up in the key index.
+_LOAD_EVENTS_SQLITE = text(
+    "SELECT e.id, e.controller_id, e.outage_type, e.start_at, e.end_at, e.report_count, e.notified, "
+    "e.archived FROM json_each(:keys) AS k CROSS JOIN controller_outage_events AS e "
+    "WHERE e.controller_id = k.value ->> 0 AND e.outage_type = k.value ->> 1 "
+    "AND e.start_at <= k.value ->> 3 AND e.end_at >= k.value ->> 2"
+)
+_UPDATE_EVENTS_PG = text(
+    "UPDATE controller_outage_events AS e SET start_at = u.s, end_at = u.e, report_count = u.n, "
+    "notified = u.notified, archived = u.archived "
+    "FROM unnest(:id, :s, :e, :n, :notified, :archived) AS u(id, s, e, n, notified, archived) "
+    "WHERE e.id = u.id"
+).bindparams(
+    bindparam("id", type_=ARRAY(String)),
+    bindparam("s", type_=ARRAY(BigInteger)),
+    bindparam("e", type_=ARRAY(BigInteger)),
+    bindparam("n", type_=ARRAY(BigInteger)),
+    bindparam("notified", type_=ARRAY(String)),
+    bindparam("archived", type_=ARRAY(Boolean)),
+)
+_UPDATE_EVENT = text(
+    "UPDATE controller_outage_events SET start_at = :start_at, end_at = :end_at, "
+    "report_count = :report_count, notified = :notified, archived = :archived WHERE id = :id"
+)
+_REPOINT_ALIASES = text("UPDATE controller_outage_aliases SET event_id = :survivor WHERE event_id = :alias")
+_INSERT_CHANGE = insert(Change).values(
+    controllers=bindparam("controllers", type_=JSON()),
+    created_at=bindparam("created_at", type_=UtcDateTime()),
+)
+
+
+def _is_postgres(connection: AsyncConnection) -> bool:
+    return connection.dialect.name == "postgresql"
+
+
+async def _insert_reports(
+    connection: AsyncConnection, unique: Collection[tuple[str, str, int]], received_at: datetime
+) -> set[tuple[str, str, int]]:
+    """Insert the reports not stored yet; the ones inserted (the others were duplicates)."""
+    if _is_postgres(connection):
+        columns = list(zip(*unique, strict=True))
+        params: dict[str, Any] = {
+            "c": columns[0],
+            "t": columns[1],
+            "a": columns[2],
+            "received_at": received_at,
+        }
+        result = await connection.execute(_INSERT_REPORTS_PG, params)
+    else:
+        rows = orjson.dumps(list(unique)).decode()
+        result = await connection.execute(_INSERT_REPORTS_SQLITE, {"rows": rows, "received_at": received_at})
+    return {(row[0], row[1], row[2]) for row in result}
+
+
 async def _load_events(
-    session: AsyncSession, ranges: Mapping[Key, tuple[int, int]]
+    connection: AsyncConnection, ranges: Mapping[Key, tuple[int, int]]
 ) -> dict[Key, list[StoredEvent]]:
     """The events of each key overlapping its range, by key."""
     if not ranges:
         return {}
-    low = min(lo for lo, _hi in ranges.values())
-    high = max(hi for _lo, hi in ranges.values())
-    keys = list(ranges)
-    found: dict[Key, list[StoredEvent]] = defaultdict(list)
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        rows = await session.execute(
-            select(
-                Event.id,
-                Event.controller_id,
-                Event.outage_type,
-                Event.start_at,
-                Event.end_at,
-                Event.report_count,
-                Event.notified,
-                Event.archived,
-            ).where(
-                tuple_(Event.controller_id, Event.outage_type).in_(chunk),
-                Event.end_at >= low,
-                Event.start_at <= high,
-            )
+    if _is_postgres(connection):
+        keys = list(ranges)
+        result = await connection.execute(
+            _LOAD_EVENTS_PG,
+            {
+                "c": [key[0] for key in keys],
+                "t": [key[1] for key in keys],
+                "lo": [ranges[key][0] for key in keys],
+                "hi": [ranges[key][1] for key in keys],
+            },
         )
-        for row in rows:
-            key = (row.controller_id, row.outage_type)
-            lo, hi = ranges[key]
-            if row.end_at >= lo and row.start_at <= hi:
-                found[key].append(StoredEvent(*row))
+    else:
+        packed = orjson.dumps([[c, t, lo, hi] for (c, t), (lo, hi) in ranges.items()]).decode()
+        result = await connection.execute(_LOAD_EVENTS_SQLITE, {"keys": packed})
+    found: dict[Key, list[StoredEvent]] = defaultdict(list)
+    for row in result:
+        found[(row[1], row[2])].append(
+            StoredEvent(row[0], row[1], row[2], row[3], row[4], row[5], row[6], bool(row[7]))
+        )
     return found
+
+
+async def record_change(connection: AsyncConnection, controllers: Iterable[str], *, at: datetime) -> None:
+    """Note that the events of ``controllers`` changed, for the serving processes' read models.
+
+    Written last in the transaction, so the row's id is taken just before the commit: ids then appear
+    in about the order they commit, which keeps the readers' list of gaps short (see readmodel.py).
+    """
+    names = sorted(set(controllers))
+    if names:
+        await connection.execute(_INSERT_CHANGE, {"controllers": names, "created_at": at})
 
 
 async def _merged_ids(session: AsyncSession, event_ids: Sequence[str]) -> dict[str, list[str]]:
@@ -159,33 +250,30 @@ async def ingest(
         return outcome
     unique = {(r.controller_id, r.outage_type, r.at) for r in reports}
     async with db.unit_of_work() as session:
-        await _lock_keys(session, {(c, t) for c, t, _at in unique})
-        rows = [
-            {"controller_id": c, "outage_type": t, "at": at, "received_at": received_at}
-            for c, t, at in unique
-        ]
-        statement = insert_ignoring_conflicts(
-            session, cast(Table, Report.__table__), key=["controller_id", "outage_type", "at"]
-        ).returning(Report.controller_id, Report.outage_type, Report.at)
-        new: set[tuple[str, str, int]] = set()
-        for start in range(0, len(rows), 2000):
-            result = await session.execute(statement, rows[start : start + 2000])
-            new.update((row[0], row[1], row[2]) for row in result)
+        connection = await session.connection()
+        await _lock_keys(connection, {(c, t) for c, t, _at in unique})
+        new = outcome.new = await _insert_reports(connection, unique, received_at)
         outcome.accepted = len(new)
         outcome.duplicates = len(reports) - len(new)
         stamps: dict[Key, list[int]] = defaultdict(list)
         for controller, outage_type, at in unique:
             stamps[(controller, outage_type)].append(at)
+        # Only keys with new reports can change; the others just need the events their reports are in.
         widened = {key: (min(ats) - gap, max(ats) + gap) for key, ats in stamps.items()}
-        stored = await _load_events(session, widened)
+        stored = await _load_events(connection, widened)
         changes = _Changes(notify)
         for key, ats in stamps.items():
             fresh = [at for at in ats if (key[0], key[1], at) in new]
-            runs = merge((event.segment for event in stored.get(key, [])), fresh, gap=gap)
-            changes.apply(key, runs, {event.id: event for event in stored.get(key, [])})
+            events = stored.get(key, [])
+            runs = merge((event.segment for event in events), fresh, gap=gap)
+            if fresh:
+                changes.apply(key, runs, {event.id: event for event in events})
+            else:
+                changes.keep(runs)
             for at in ats:
                 outcome.event_of[(key[0], key[1], at)] = changes.id_of(_run_at(runs, at))
         await changes.write(session)
+        await record_change(connection, changes.controllers, at=received_at)
         outcome.opened, outcome.merged = changes.opened, changes.merged_runs
     return outcome
 
@@ -209,9 +297,16 @@ class _Changes:
         self._ids: dict[int, str] = {}
         self.opened = 0
         self.merged_runs = 0
+        self.controllers: set[str] = set()  # whose events changed
 
     def id_of(self, run: Run) -> str:
         return self._ids[id(run)]
+
+    def keep(self, runs: Sequence[Run]) -> None:
+        """Runs of a key without new reports: each is one stored event, unchanged."""
+        for run in runs:
+            (segment,) = run.segments
+            self._ids[id(run)] = segment.id
 
     def apply(self, key: Key, runs: Sequence[Run], stored: Mapping[str, StoredEvent]) -> None:
         for run in runs:
@@ -230,6 +325,7 @@ class _Changes:
                     "archived": False,
                 }
                 self.creates.append(row)
+                self.controllers.add(key[0])
                 self.opened += 1
                 self._notify(key, "opened", row, [])
                 continue
@@ -252,6 +348,7 @@ class _Changes:
                 "archived": previous.archived or any(stored[s.id].archived for s in absorbed),
             }
             self.updates.append(row)
+            self.controllers.add(key[0])
             if absorbed:
                 self.merged_runs += 1
                 self._notify(key, "merged", row, [segment.id for segment in absorbed])
@@ -261,33 +358,39 @@ class _Changes:
             self.notifications.append((key, kind, {**row, "new_merged_ids": absorbed}))
 
     async def write(self, session: AsyncSession) -> None:
+        # Core statements on the session's connection: no ORM bookkeeping for rows it never loads.
+        connection = await session.connection()
         if self.absorbed:
             gone = list(self.absorbed)
             for start in range(0, len(gone), 500):
-                await session.execute(delete(Event).where(Event.id.in_(gone[start : start + 500])))
-            for alias, survivor in self.absorbed.items():
-                # Earlier aliases of an absorbed event now point at its survivor too.
-                await session.execute(update(Alias).where(Alias.event_id == alias).values(event_id=survivor))
-            await session.execute(
+                await connection.execute(delete(Event).where(Event.id.in_(gone[start : start + 500])))
+            # Earlier aliases of an absorbed event now point at its survivor too.
+            await connection.execute(
+                _REPOINT_ALIASES,
+                [{"alias": alias, "survivor": survivor} for alias, survivor in self.absorbed.items()],
+            )
+            await connection.execute(
                 insert(Alias),
                 [{"alias_id": alias, "event_id": survivor} for alias, survivor in self.absorbed.items()],
             )
         if self.updates:
-            await session.execute(
-                update(Event)
-                .where(Event.id == bindparam("event_id"))
-                .values(
-                    start_at=bindparam("start_at"),
-                    end_at=bindparam("end_at"),
-                    report_count=bindparam("report_count"),
-                    notified=bindparam("notified"),
-                    archived=bindparam("archived"),
-                ),
-                [{**row, "event_id": row["id"]} for row in self.updates],
-                execution_options={"synchronize_session": False},
-            )
+            if _is_postgres(connection):
+                rows = self.updates
+                await connection.execute(
+                    _UPDATE_EVENTS_PG,
+                    {
+                        "id": [row["id"] for row in rows],
+                        "s": [row["start_at"] for row in rows],
+                        "e": [row["end_at"] for row in rows],
+                        "n": [row["report_count"] for row in rows],
+                        "notified": [row["notified"] for row in rows],
+                        "archived": [row["archived"] for row in rows],
+                    },
+                )
+            else:
+                await connection.execute(_UPDATE_EVENT, self.updates)
         if self.creates:
-            await session.execute(insert(Event), self.creates)
+            await connection.execute(insert(Event), self.creates)
         if self.notifications:
             await _write_notifications(session, self.notifications, self.notify)
 
@@ -425,40 +528,54 @@ def _json(event: Event, merged: list[str], now: int, gap: int) -> dict[str, Any]
 
 
 async def mark_resolved(db: Database, *, notify: Notify, batch: int = 1000) -> int:
-    """Mark events that ended more than the gap ago as resolved (and notify); how many."""
+    """Mark events that ended more than the gap ago as resolved (and notify); how many.
+
+    The events found due are marked only if they still are once their keys are locked: between the
+    search and the lock a batch may have extended one (it is ongoing again) or merged it away
+    (PostgreSQL; on SQLite the write transaction excludes both). The notification is built from the
+    row as marked, never from the search's stale copy.
+    """
+    cutoff = notify.now - notify.gap
     done = 0
     while True:
         async with db.unit_of_work() as session:
-            due = list(
-                (
-                    await session.execute(
-                        select(Event)
-                        .where(Event.notified == "open", Event.end_at < notify.now - notify.gap)
-                        .order_by(Event.end_at)
-                        .limit(batch)
-                    )
-                ).scalars()
-            )
+            due = (
+                await session.execute(
+                    select(Event.id, Event.controller_id, Event.outage_type)
+                    .where(Event.notified == "open", Event.end_at < cutoff)
+                    .order_by(Event.end_at)
+                    .limit(batch)
+                )
+            ).all()
             if not due:
                 return done
-            await _lock_keys(session, {(event.controller_id, event.outage_type) for event in due})
-            ids = [event.id for event in due]
-            await session.execute(update(Event).where(Event.id.in_(ids)).values(notified="resolved"))
-            if notify.enabled:
-                rows = [((e.controller_id, e.outage_type), "resolved", _row(e)) for e in due]
+            await _lock_keys(session, {(row.controller_id, row.outage_type) for row in due})
+            # A statement after the locks sees what the batches holding them committed.
+            marked = (
+                await session.execute(
+                    update(Event)
+                    .where(
+                        Event.id.in_([row.id for row in due]), Event.notified == "open", Event.end_at < cutoff
+                    )
+                    .values(notified="resolved")
+                    .returning(
+                        Event.id,
+                        Event.controller_id,
+                        Event.outage_type,
+                        Event.start_at,
+                        Event.end_at,
+                        Event.report_count,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+            ).all()
+            if notify.enabled and marked:
+                rows = [
+                    ((row.controller_id, row.outage_type), "resolved", dict(row._mapping))
+                    for row in sorted(marked, key=lambda row: (row.end_at, row.id))
+                ]
                 await _write_notifications(session, rows, notify)
-            done += len(due)
-
-
-def _row(event: Event) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "controller_id": event.controller_id,
-        "outage_type": event.outage_type,
-        "start_at": event.start_at,
-        "end_at": event.end_at,
-        "report_count": event.report_count,
-    }
+            done += len(marked)
 
 
 async def prune_reports(db: Database, *, before: int, gap: int, now: int, batch: int = 500) -> int:
@@ -491,6 +608,16 @@ async def prune_reports(db: Database, *, before: int, gap: int, now: int, batch:
             await session.execute(
                 update(Event).where(Event.id.in_([e.id for e in due])).values(archived=True)
             )
+
+
+async def prune_changes(db: Database, *, before: datetime) -> int:
+    """Delete change-log rows written before ``before``, always keeping the newest; how many."""
+    async with db.unit_of_work() as session:
+        newest = await session.scalar(select(func.max(Change.id)))
+        if newest is None:
+            return 0
+        result = await session.execute(delete(Change).where(Change.created_at < before, Change.id < newest))
+        return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def keys_with_reports(db: Database) -> AsyncIterator[Key]:
@@ -565,6 +692,7 @@ async def rebuild_key(db: Database, key: Key, *, gap: int, notify: Notify) -> bo
         if orphans:  # events whose reports are all gone (a database edited by hand): nothing holds them
             await session.execute(delete(Event).where(Event.id.in_(orphans)))
         await changes.write(session)
+        await record_change(await session.connection(), [key[0]], at=_datetime(notify.now))
         return True
 
 
@@ -597,21 +725,31 @@ class PendingNotification:
     next_attempt_at: datetime
 
 
-async def pending_notifications(db: Database, *, limit: int) -> list[PendingNotification]:
-    """Undelivered notifications, oldest first."""
-    async with db.reader() as session:
-        rows = await session.execute(
-            select(
-                Notification.id,
-                Notification.key,
-                Notification.body,
-                Notification.attempts,
-                Notification.next_attempt_at,
-            )
-            .where(Notification.delivered_at.is_(None))
-            .order_by(Notification.id)
-            .limit(limit)
+async def pending_notifications(
+    db: Database, *, limit: int, due_at: datetime | None = None
+) -> list[PendingNotification]:
+    """Undelivered notifications, oldest first; with ``due_at``, only of keys whose oldest one is due then.
+
+    Keys waiting for a retry are left out by the query, so they never fill the page and hold the
+    others back. One statement, one snapshot: a key's notifications are numbered in the order its
+    transactions commit (they hold its lock), so none of a key is missing before one that is shown.
+    """
+    pending = Notification.delivered_at.is_(None)
+    statement = select(
+        Notification.id,
+        Notification.key,
+        Notification.body,
+        Notification.attempts,
+        Notification.next_attempt_at,
+    ).where(pending)
+    if due_at is not None:
+        heads = select(func.min(Notification.id)).where(pending).group_by(Notification.key)
+        due_keys = select(Notification.key).where(
+            Notification.id.in_(heads), Notification.next_attempt_at <= due_at
         )
+        statement = statement.where(Notification.key.in_(due_keys))
+    async with db.reader() as session:
+        rows = await session.execute(statement.order_by(Notification.id).limit(limit))
         return [PendingNotification(*row) for row in rows]
 
 

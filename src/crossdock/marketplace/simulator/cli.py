@@ -7,9 +7,8 @@ from typing import Annotated, Final
 import typer
 
 from crossdock.cli.errors import cli_errors
-from crossdock.config import Settings
 from crossdock.errors import InvalidInputError
-from crossdock.manifest import DemoUpstream, SimulatorCommand
+from crossdock.manifest import DemoContext, DemoUpstream, SimulatorCommand
 from crossdock.marketplace.settings import MarketplaceSettings
 from crossdock.marketplace.simulator.app import EVENTS_PATH, MarketplaceSimulatorOptions, Scenario
 from crossdock.marketplace.simulator.feeds import FeedVariant
@@ -84,9 +83,9 @@ def marketplace(
         serve_simulator(APP_FACTORY, options, host, port, name="marketplace simulator", path=EVENTS_PATH)
 
 
-def demo(settings: Settings) -> DemoUpstream | None:
+def demo(context: DemoContext) -> DemoUpstream | None:
     """For ``make run``: the simulator on a free loopback port, unless a provider URL was set."""
-    group = settings.of(MarketplaceSettings)
+    group = context.settings.of(MarketplaceSettings)
     if "provider_url" in group.model_fields_set:
         return DemoUpstream({}, f"provider:  {group.provider_url} (CROSSDOCK_MARKETPLACE_PROVIDER_URL)")
     base = start_simulator("marketplace", ready_path="/health")

@@ -1,0 +1,1 @@
+"""A fleet of fake LED controllers posting outage reports to the service, with delivery faults."""
