@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PYTEST := $(BIN)/python -m pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit test-integration test-e2e lint format bench bench-search bench-ingest bench-resilience bench-limits bench-controller-outages clean
+.PHONY: help install run test test-unit test-integration test-e2e lint format bench bench-search bench-ingest bench-resilience bench-limits bench-controller-outages bench-jobs clean
 
 help: ## List every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -61,6 +61,9 @@ bench-limits: $(STAMP) ## Peak memory of syncs of hostile feeds, and of 100,000 
 
 bench-controller-outages: $(STAMP) ## Controller outages: batch and single-record POST /outages, GET /events vs nginx
 	bench/run.sh controller-outages
+
+bench-jobs: $(STAMP) ## Distributed jobs: no-op jobs/s and start latency via Redis and RabbitMQ; /search vs nginx
+	bench/run.sh jobs
 
 clean: ## Remove the virtualenv, caches and the embedded database
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage var build src/*.egg-info

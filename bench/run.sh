@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Crossdock benchmarks: run.sh search|ingest|resilience|limits|controller-outages|all
+# Crossdock benchmarks: run.sh search|ingest|resilience|limits|controller-outages|jobs|all
 #
 #   search      wrk against GET /search (1 and 2 workers) beside nginx serving a static file
 #   ingest      crossdock marketplace sync of a 10,000 x 1 x 100 feed on SQLite and PostgreSQL
@@ -7,6 +7,9 @@
 #   limits      worker RSS under 100,000 distinct /search queries; peak RSS of syncs of hostile feeds
 #   controller-outages  POST /outages (arrays of 10,000; single records at 32 connections) and
 #               GET /events over 1,000,000 reports beside nginx, on SQLite and PostgreSQL
+#   jobs        the distributed job engine: no-op jobs/s and enqueue-to-start latency through Redis
+#               and RabbitMQ (2 workers, PostgreSQL), and /search of 1 and 2 API processes in
+#               distributed mode beside nginx
 #   all         search and ingest
 #
 # Everything listens on and talks to 127.0.0.1 only, every step has a time limit, and the EXIT
@@ -18,16 +21,18 @@
 # only the server to use; the ingestion benchmark creates a throw-away database of its own there and
 # drops it at the end, leaving the named database untouched. BENCH_RESILIENCE_RUNS (default 200) and
 # BENCH_RATE_LIMIT_RUNS (default 50): runs of the two resilience scenarios; BENCH_RESILIENCE_SEED
-# (default random): the seed of the simulator's faults.
+# (default random): the seed of the simulator's faults. BENCH_REDIS_URL (default
+# redis://127.0.0.1:6379/0) and BENCH_AMQP_URL (default amqp://guest:guest@127.0.0.1:5672/): the
+# brokers of the jobs benchmark (loopback only; each run uses a queue of its own and deletes it).
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 search|ingest|resilience|limits|controller-outages|all" >&2
+    echo "usage: $0 search|ingest|resilience|limits|controller-outages|jobs|all" >&2
     exit 2
 }
 [[ $# -eq 1 ]] || usage
 MODE=$1
-case $MODE in search | ingest | resilience | limits | controller-outages | all) ;; *) usage ;; esac
+case $MODE in search | ingest | resilience | limits | controller-outages | jobs | all) ;; *) usage ;; esac
 
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=$ROOT/.venv/bin
@@ -44,6 +49,7 @@ INGEST_TIME_LIMIT=2400
 RESILIENCE_TIME_LIMIT=3600
 LIMITS_TIME_LIMIT=1200
 OUTAGES_TIME_LIMIT=3000
+JOBS_TIME_LIMIT=1500
 
 ensure_search_tools() {
     local missing=()
@@ -60,7 +66,7 @@ ensure_search_tools() {
     fi
 }
 
-if [[ $MODE == search || $MODE == all || $MODE == limits || $MODE == controller-outages ]]; then
+if [[ $MODE == search || $MODE == all || $MODE == limits || $MODE == controller-outages || $MODE == jobs ]]; then
     ensure_search_tools
 fi
 
@@ -206,13 +212,24 @@ if [[ $MODE == controller-outages ]]; then
     SECTIONS+=("$OUT/controller-outages.md")
 fi
 
+if [[ $MODE == jobs ]]; then
+    echo "== job engine benchmark (raw outputs: ${OUT#"$ROOT"/})" >&2
+    rc=0
+    run_driver "$JOBS_TIME_LIMIT" "$PY" bench/jobs_bench.py --out "$OUT" || rc=$?
+    if [[ $rc -ne 0 || ! -s $OUT/jobs.md ]]; then
+        echo "### Job engine: FAILED (exit $rc), see ${OUT#"$ROOT"/}" >>"$OUT/jobs.md"
+        STATUS=1
+    fi
+    SECTIONS+=("$OUT/jobs.md")
+fi
+
 cpu_model=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 memory=$(awk '/^MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
 granian_version=$("$PY" -c 'import granian; print(granian.__version__)' 2>/dev/null || echo unknown)
 revision=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [[ -n $(git -C "$ROOT" status --porcelain 2>/dev/null) ]]; then revision="$revision + uncommitted changes"; fi
 tools=""
-if [[ $MODE == search || $MODE == all || $MODE == limits || $MODE == controller-outages ]]; then
+if [[ $MODE == search || $MODE == all || $MODE == limits || $MODE == controller-outages || $MODE == jobs ]]; then
     tools=", $(wrk -v 2>&1 | head -n1 | awk '{print "wrk " $2}'), $(nginx -v 2>&1 | sed 's|nginx version: nginx/|nginx |')"
 fi
 

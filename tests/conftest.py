@@ -8,6 +8,11 @@ that URL names is never written to: the session creates a throw-away database of
 server, gives each PostgreSQL test a clean schema in it, and drops it at the end, so that concurrent
 runs do not see each other's tables. A session-level check fails the run if the set of tables in
 the named database changed anyway.
+
+Redis tests read ``CROSSDOCK_TEST_REDIS_URL`` the same way (``redis_url``): unset skips them, set
+but unreachable fails them. Each test keeps its keys under a prefix of its own and deletes them.
+RabbitMQ tests read ``CROSSDOCK_TEST_RABBITMQ_URL`` (``rabbitmq_url``) likewise; each test declares
+queues and exchanges of its own names and deletes them.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from crossdock.storage.testing import (
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 POSTGRES_URL_VARIABLE = "CROSSDOCK_TEST_POSTGRES_URL"
+REDIS_URL_VARIABLE = "CROSSDOCK_TEST_REDIS_URL"
+RABBITMQ_URL_VARIABLE = "CROSSDOCK_TEST_RABBITMQ_URL"
 
 
 @pytest.fixture(scope="session")
@@ -108,6 +115,44 @@ def postgres_session_database() -> Iterator[str]:
         yield throwaway
     finally:
         asyncio.run(drop_throwaway_database(url, throwaway))
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The Redis of ``CROSSDOCK_TEST_REDIS_URL``, checked to answer; skipped when unset."""
+    url = os.environ.get(REDIS_URL_VARIABLE)
+    if not url:
+        pytest.skip(f"{REDIS_URL_VARIABLE} is not set")
+    # Imported here: only the Redis tests need the client.
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        client.ping()
+    except (redis.RedisError, OSError) as exc:
+        pytest.fail(f"{REDIS_URL_VARIABLE} is set but Redis does not answer: {type(exc).__name__}")
+    finally:
+        client.close()
+    return url
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> str:
+    """The RabbitMQ of ``CROSSDOCK_TEST_RABBITMQ_URL``, checked to accept a connection; skipped when unset."""
+    url = os.environ.get(RABBITMQ_URL_VARIABLE)
+    if not url:
+        pytest.skip(f"{RABBITMQ_URL_VARIABLE} is not set")
+    import aio_pika
+
+    async def probe() -> None:
+        connection = await aio_pika.connect(url, timeout=5)
+        await connection.close()
+
+    try:
+        asyncio.run(probe())
+    except Exception as exc:  # any client error means the server does not answer as it should
+        pytest.fail(f"{RABBITMQ_URL_VARIABLE} is set but RabbitMQ does not answer: {type(exc).__name__}")
+    return url
 
 
 def database_params() -> list[object]:

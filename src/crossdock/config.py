@@ -246,6 +246,90 @@ class ApiSettings(SettingsGroup):
         return value
 
 
+def _broker_url(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    if not value.startswith(("redis://", "rediss://", "amqp://", "amqps://")):
+        raise ValueError("must start with redis://, rediss://, amqp:// or amqps:// (unset: embedded jobs)")
+    return value
+
+
+def _redis_url(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    if not value.startswith(("redis://", "rediss://")):
+        raise ValueError("must start with redis:// or rediss://")
+    return value
+
+
+class JobsSettings(SettingsGroup):
+    """The job engine: embedded, or distributed (``CROSSDOCK_BROKER_URL``, ``CROSSDOCK_JOBS_*``).
+
+    Unset ``CROSSDOCK_BROKER_URL``: every job runs inside ``crossdock serve`` (embedded). Set: jobs
+    run on ``crossdock worker`` processes, sent by ``crossdock scheduler``; the database (PostgreSQL)
+    is the source of truth and Redis holds the limits and breakers every process shares.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="CROSSDOCK_JOBS_", extra="ignore", frozen=True, populate_by_name=True
+    )
+
+    broker_url: Annotated[str | None, AfterValidator(_broker_url)] = Field(
+        default=None,
+        validation_alias=AliasChoices("CROSSDOCK_BROKER_URL"),
+        description="redis://… (Redis broker) or amqp://… (RabbitMQ broker): distributed jobs. Unset: "
+        "embedded (jobs run inside `crossdock serve`). A password in it is never shown.",
+    )
+    redis_url: Annotated[str | None, AfterValidator(_redis_url)] = Field(
+        default=None,
+        validation_alias=AliasChoices("CROSSDOCK_REDIS_URL"),
+        description="Redis for the rate limits and circuit breakers all processes share in distributed "
+        "mode; unset: the broker URL when it is redis://. Required with an amqp:// broker.",
+    )
+    queue: str = Field(
+        default="crossdock",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        description="Name of the broker queue, and prefix of every Redis key Crossdock writes.",
+    )
+    heartbeat_interval: PositiveSeconds = Field(
+        default=2.0, description="Seconds between two heartbeats of a worker (and of each run it holds)."
+    )
+    heartbeat_timeout: PositiveSeconds = Field(
+        default=10.0,
+        description="A running run whose worker has not beaten for this long is marked `lost` (and run "
+        "again when its job allows).",
+    )
+    sweep_interval: PositiveSeconds = Field(
+        default=1.0, description="Seconds between two passes of the active scheduler over due and lost work."
+    )
+    requeue_after: PositiveSeconds = Field(
+        default=15.0,
+        description="A run still `queued` this long after it was sent is sent to the broker again (a "
+        "broker may lose messages); a worker runs each run once whatever it receives.",
+    )
+    standby_poll: PositiveSeconds = Field(
+        default=0.5, description="Seconds between a standby scheduler's tries to become the active one."
+    )
+    max_lost_retries: int = Field(
+        default=3, ge=0, le=100, description="How many times a run that was lost is run again."
+    )
+
+    @property
+    def distributed(self) -> bool:
+        return self.broker_url is not None
+
+    @property
+    def shared_redis_url(self) -> str | None:
+        """Where shared limits and breakers live: ``redis_url``, else a redis:// broker URL."""
+        if self.redis_url is not None:
+            return self.redis_url
+        if self.broker_url is not None and self.broker_url.startswith(("redis://", "rediss://")):
+            return self.broker_url
+        return None
+
+
 def capability_settings_groups() -> tuple[type[SettingsGroup], ...]:
     """The settings group of every capability in :mod:`crossdock.capabilities`, in list order."""
     # Imported here: the capabilities import this module at their own import time.
@@ -268,6 +352,7 @@ class Settings(BaseSettings):
     log: LogSettings = Field(default_factory=LogSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    jobs: JobsSettings = Field(default_factory=JobsSettings)
     _groups: dict[type[SettingsGroup], SettingsGroup] = PrivateAttr(default_factory=dict)
 
     def model_post_init(self, context: Any, /) -> None:
@@ -292,7 +377,13 @@ class Settings(BaseSettings):
         return copy
 
 
-CORE_GROUPS: tuple[type[SettingsGroup], ...] = (DatabaseSettings, LogSettings, HttpSettings, ApiSettings)
+CORE_GROUPS: tuple[type[SettingsGroup], ...] = (
+    DatabaseSettings,
+    LogSettings,
+    HttpSettings,
+    ApiSettings,
+    JobsSettings,
+)
 
 
 def environment_variables(group: type[BaseSettings]) -> dict[str, tuple[str, ...]]:

@@ -13,6 +13,7 @@ headers before it builds one.
     ├── AuthenticationError           a request to our API carries no usable API key (401)
     ├── PermissionDeniedError         the request's API key lacks the scope the route needs (403)
     ├── StorageError                  the database (or a local file we write) failed
+    │   └── StorageConflictError      a write broke a unique rule (another process got there first)
     ├── ProviderDataError             an upstream answered, but its payload cannot be used as a whole
     ├── JobAlreadyRunningError        a job was asked to start while it is running
     └── UpstreamError                 a call to an upstream API failed (carries the upstream name)
@@ -88,6 +89,10 @@ class StorageError(CrossdockError):
     writes (a downloaded feed) cannot be written or read (disk full, permissions)."""
 
     code = "storage_error"
+
+
+class StorageConflictError(StorageError):
+    """A write broke a unique rule of the database: another process stored the same thing first."""
 
 
 class ProviderDataError(CrossdockError):

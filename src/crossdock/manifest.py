@@ -58,6 +58,10 @@ class CapabilityRuntime:
     async def after_run(self, outcome: JobOutcome) -> None:
         return None
 
+    async def data_changed(self) -> None:
+        """Another process (a worker, another API process) changed this capability's data."""
+        return None
+
     async def health(self, db: Database) -> HealthReport | None:
         return None
 

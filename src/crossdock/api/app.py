@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from crossdock import __version__
 from crossdock.api import openapi
 from crossdock.api.asgi import ASGIApp, RequestMetrics
+from crossdock.api.changes import ChangeListener
 from crossdock.api.errors import install_error_handlers
 from crossdock.api.ops import router as ops_router
 from crossdock.api.state import AppState
@@ -87,7 +88,12 @@ def create_app(settings: Settings, *, database: Database | None = None, fast_pat
         app.state.service = state
         for runtime in runtimes.values():
             await runtime.start(db)
-        lock = try_scheduler_lock(settings) if settings.api.scheduler_enabled else None
+        listener = None if db.is_sqlite else ChangeListener(settings.database.url, runtimes)
+        if listener is not None:
+            listener.start()
+        # Distributed mode: `crossdock scheduler` and `crossdock worker` run the jobs; serving only serves.
+        embedded_jobs = settings.api.scheduler_enabled and not settings.jobs.distributed
+        lock = try_scheduler_lock(settings) if embedded_jobs else None
         if lock is not None:
             _start_scheduler(state)
         try:
@@ -95,6 +101,8 @@ def create_app(settings: Settings, *, database: Database | None = None, fast_pat
         finally:
             if state.scheduler is not None:
                 await state.scheduler.stop()
+            if listener is not None:
+                await listener.stop()
             for runtime in runtimes.values():
                 await runtime.stop()
             if state.job_context is not None:

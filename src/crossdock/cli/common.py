@@ -62,6 +62,12 @@ def run_job_now(
     """
 
     async def work(db: Database) -> JobOutcome:
+        close_coordination = None
+        if settings.jobs.distributed:
+            # This process's calls count against the limits every worker shares.
+            from crossdock.cli.distributed import install_coordination
+
+            close_coordination = await install_coordination(settings)
         ctx = JobContext(settings=settings, db=db)
         try:
             return await run_job(
@@ -69,6 +75,8 @@ def run_job_now(
             )
         finally:
             await ctx.aclose()
+            if close_coordination is not None:
+                await close_coordination()
 
     return run_with_database(settings, work, migrate=True)
 

@@ -1,11 +1,14 @@
 """The ``crossdock`` root command: the core's commands, then each listed capability's sub-app.
 
-Core: ``serve``, ``db``, ``jobs``, ``runs``, ``keys``, ``simulate``. Each capability in
-:data:`crossdock.capabilities.CAPABILITIES` adds its group (``crossdock <name> ...``) and its
+Core: ``serve``, ``worker``, ``scheduler``, ``db``, ``jobs``, ``runs``, ``keys``, ``simulate``. Each
+capability in :data:`crossdock.capabilities.CAPABILITIES` adds its group (``crossdock <name> ...``) and its
 simulator (``crossdock simulate <upstream>``); this module never names one.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -13,17 +16,21 @@ from rich.table import Table
 
 from crossdock import __version__
 from crossdock.capabilities import CAPABILITIES
+from crossdock.cli import distributed
 from crossdock.cli import serve as serve_module
 from crossdock.cli.common import echo_json, load_settings, recorded_runs, run_with_database
 from crossdock.cli.errors import cli_errors
 from crossdock.cli.keys import app as keys_app
 from crossdock.cli.progress import CliProgress
+from crossdock.config import Settings
 from crossdock.jobs import records
 from crossdock.jobs.context import JobContext
+from crossdock.jobs.engine import require_distributed
 from crossdock.jobs.models import RunRecord
 from crossdock.jobs.registry import JOBS, get_job
 from crossdock.jobs.runner import JobOutcome, run_job
 from crossdock.jobs.schemas import RunRead
+from crossdock.jobs.spec import JobSpec
 from crossdock.simulators.cli import app as simulate_app
 from crossdock.storage import Database
 from crossdock.storage.database import describe_url
@@ -36,7 +43,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
-jobs_app = typer.Typer(help="Scheduled jobs: list them, run one now.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Scheduled jobs: list them, run one now, see the engine.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(keys_app, name="keys")
@@ -82,7 +89,11 @@ def serve(
         "CROSSDOCK_API_ALLOW_UNAUTHENTICATED).",
     ),
 ) -> None:
-    """Run the HTTP API with the in-process job scheduler (migrates the embedded database first)."""
+    """Run the HTTP API; embedded mode also runs the scheduled jobs in process (migrates SQLite first).
+
+    Distributed mode (CROSSDOCK_BROKER_URL set): it only serves; `crossdock worker` and
+    `crossdock scheduler` run the jobs.
+    """
     with cli_errors():
         settings = load_settings()
         serve_module.serve(
@@ -158,8 +169,18 @@ def jobs_list(
 
 
 @jobs_app.command("run")
-def jobs_run(name: str = typer.Argument(..., help="Job name, as shown by `crossdock jobs list`.")) -> None:
-    """Run one registered job now, in this process, once per scheduled target, recorded like any run."""
+def jobs_run(
+    name: str = typer.Argument(..., help="Job name, as shown by `crossdock jobs list`."),
+    wait: bool = typer.Option(
+        False, "--wait", help="Distributed mode: wait for the runs to end and print how they ended."
+    ),
+    timeout: float = typer.Option(600.0, min=0.1, help="Seconds --wait waits at most."),
+) -> None:
+    """Run one registered job now, once per scheduled target, recorded like any run.
+
+    Embedded mode (no CROSSDOCK_BROKER_URL): runs in this process. Distributed mode: queues the runs
+    for the workers and prints their ids (with --wait: waits and exits 1 unless all succeeded).
+    """
     with cli_errors():
         settings = load_settings()
         try:
@@ -168,6 +189,10 @@ def jobs_run(name: str = typer.Argument(..., help="Job name, as shown by `crossd
             known = ", ".join(s.name for s in JOBS)
             raise typer.BadParameter(f"unknown job {name!r}; known jobs: {known}") from None
         targets = [schedule.params for schedule in spec.schedules(settings)] or [{}]
+        if settings.jobs.distributed:
+            require_distributed(settings, "crossdock jobs run")
+            _enqueue_and_report(settings, spec, targets, wait=wait, timeout=timeout)
+            return
 
         async def work(db: Database) -> list[JobOutcome]:
             ctx = JobContext(settings=settings, db=db)
@@ -181,6 +206,114 @@ def jobs_run(name: str = typer.Argument(..., help="Job name, as shown by `crossd
         console.print(outcome)
     if not all(outcome.succeeded for outcome in outcomes):
         raise typer.Exit(1)
+
+
+def _enqueue_and_report(
+    settings: Settings, spec: JobSpec, targets: list[Mapping[str, Any]], *, wait: bool, timeout: float
+) -> None:
+    async def work(db: Database) -> tuple[list[tuple[int, bool]], list[RunRecord]]:
+        queued = await distributed.enqueue_runs(settings, db, spec, targets)
+        if not wait:
+            return queued, []
+        return queued, await distributed.wait_for_runs(db, [run_id for run_id, _ in queued], within=timeout)
+
+    queued, ended = run_with_database(settings, work, migrate=False)
+    for run_id, new in queued:
+        said = "queued" if new else "already queued or running"
+        console.print(f"run {run_id} of {spec.name}: {said}", highlight=False)
+    if not wait:
+        return
+    for run in ended:
+        error = f": {run.error}" if run.error else ""
+        console.print(f"run {run.id} of {spec.name}: {run.status} ({run.outcome}){error}", highlight=False)
+    if len(ended) < len(queued) or not all(run.status == "succeeded" for run in ended):
+        raise typer.Exit(1)
+
+
+@jobs_app.command("status")
+def jobs_status(as_json: bool = typer.Option(False, "--json", help="Print the status as JSON.")) -> None:
+    """Workers, queue depth and the active scheduler (distributed mode), and each job's last run."""
+    with cli_errors():
+        settings = load_settings()
+
+        async def work(db: Database) -> dict[str, Any]:
+            return await distributed.status_of(settings, db)
+
+        status = run_with_database(settings, work, migrate=True)
+    if as_json:
+        echo_json(status)
+        return
+    console.print(f"mode: {status['mode']}  queue: {status['queue']}", highlight=False)
+    if status["mode"] == "distributed":
+        active = status.get("active_scheduler")
+        console.print(
+            f"broker: {status['broker']}  queue depth: {status.get('queue_depth')}", highlight=False
+        )
+        console.print(
+            f"active scheduler: {active['id'] if active else 'none'}  "
+            f"standby: {', '.join(status.get('standby_schedulers', [])) or 'none'}",
+            highlight=False,
+        )
+        workers = Table(title="Workers")
+        for column in ("id", "host", "pid", "heartbeat", "running", "metrics"):
+            workers.add_column(column)
+        for worker in status.get("workers", []):
+            workers.add_row(
+                worker["id"],
+                worker["host"],
+                str(worker["pid"]),
+                f"{worker['last_heartbeat_seconds_ago']}s ago",
+                ", ".join(map(str, worker["running"])) or "idle",
+                worker["metrics_url"] or "",
+            )
+        console.print(workers)
+    table = Table(title="Jobs")
+    for column in ("name", "last run", "status", "outcome", "started", "error"):
+        table.add_column(column)
+    for job in status["jobs"]:
+        table.add_row(
+            job["name"],
+            str(job["last_run_id"] or "never"),
+            job["last_status"] or "",
+            job["last_outcome"] or "",
+            (job["last_started_at"] or "")[:19],
+            (job["last_error"] or "")[:60],
+        )
+    console.print(table)
+
+
+@app.command("worker")
+def worker(
+    concurrency: int = typer.Option(1, min=1, max=256, help="Runs this worker executes at once."),
+    grace: float = typer.Option(30.0, min=0, help="Seconds a stopping worker lets its runs finish."),
+    metrics_host: str = typer.Option("127.0.0.1", help="Interface of this process's /metrics."),
+    metrics_port: int = typer.Option(
+        0, min=0, max=65535, help="Port of this process's /metrics (0: any free)."
+    ),
+) -> None:
+    """Distributed mode: take queued runs from the broker and run them, until SIGTERM or SIGINT."""
+    with cli_errors():
+        settings = load_settings()
+        require_distributed(settings, "crossdock worker")
+        metrics_url = distributed.serve_metrics(metrics_host, metrics_port)
+        typer.echo(f"metrics: {metrics_url}")
+        distributed.run_worker(settings, concurrency=concurrency, grace=grace, metrics_url=metrics_url)
+
+
+@app.command("scheduler")
+def scheduler(
+    metrics_host: str = typer.Option("127.0.0.1", help="Interface of this process's /metrics."),
+    metrics_port: int = typer.Option(
+        0, min=0, max=65535, help="Port of this process's /metrics (0: any free)."
+    ),
+) -> None:
+    """Distributed mode: send scheduled runs and sweep lost ones; one of several is active at a time."""
+    with cli_errors():
+        settings = load_settings()
+        require_distributed(settings, "crossdock scheduler")
+        metrics_url = distributed.serve_metrics(metrics_host, metrics_port)
+        typer.echo(f"metrics: {metrics_url}")
+        distributed.run_scheduler(settings, metrics_url=metrics_url)
 
 
 @app.command("runs")

@@ -41,6 +41,9 @@ DELIVER = JobSpec(
     function=deliver_notifications,
     schedules=_delivery_schedule,
     description="Deliver event notifications to the webhook (CROSSDOCK_CONTROLLER_OUTAGES_WEBHOOK_URL).",
+    on_lost="retry",
+    lost_policy="Delivery is at least once from the outbox: a row is marked delivered only after the "
+    "webhook accepted it, so a lost run's rows are sent again (receivers already expect duplicates).",
 )
 UPKEEP = JobSpec(
     name=service.UPKEEP_JOB,
@@ -48,4 +51,7 @@ UPKEEP = JobSpec(
     function=upkeep,
     schedules=_upkeep_schedule,
     description="Mark events quiet for longer than the gap as resolved; prune old reports (retention).",
+    on_lost="retry",
+    lost_policy="Resolving and pruning are conditional updates committed batch by batch: running them "
+    "again changes only what is still due.",
 )

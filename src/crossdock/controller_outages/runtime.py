@@ -66,6 +66,9 @@ class ControllerOutagesRuntime(CapabilityRuntime):
         if outcome.changed:
             await self.refresh()
 
+    async def data_changed(self) -> None:
+        await self.refresh()
+
     def written(self, controllers: Iterable[str]) -> None:
         """This process stored reports of ``controllers``: read them again before answering for them."""
         self.model.invalidate(controllers)

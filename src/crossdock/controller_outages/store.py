@@ -40,6 +40,7 @@ from crossdock.controller_outages.merge import Run, Segment, merge
 from crossdock.controller_outages.models import Alias, Change, Event, Notification, Report
 from crossdock.controller_outages.schemas import ReportIn, event_json, iso
 from crossdock.errors import InvalidInputError
+from crossdock.jobs.records import CHANGES_CHANNEL
 from crossdock.storage import Database
 from crossdock.storage.timestamps import UtcDateTime
 
@@ -165,6 +166,9 @@ _INSERT_CHANGE = insert(Change).values(
     created_at=bindparam("created_at", type_=UtcDateTime()),
 )
 
+# The payload is the capability's name (service.CAPABILITY, which imports this module).
+_NOTIFY_CHANGE = text(f"SELECT pg_notify('{CHANGES_CHANNEL}', 'controller-outages')")
+
 
 def _is_postgres(connection: AsyncConnection) -> bool:
     return connection.dialect.name == "postgresql"
@@ -226,6 +230,9 @@ async def record_change(connection: AsyncConnection, controllers: Iterable[str],
     names = sorted(set(controllers))
     if names:
         await connection.execute(_INSERT_CHANGE, {"controllers": names, "created_at": at})
+        if _is_postgres(connection):
+            # Serving processes listening (crossdock.api.changes) read the change log at once.
+            await connection.execute(_NOTIFY_CHANGE)
 
 
 async def _merged_ids(session: AsyncSession, event_ids: Sequence[str]) -> dict[str, list[str]]:

@@ -5,6 +5,8 @@ client-side rate limiter, redaction of secrets, and translation of failures into
 :mod:`crossdock.errors`. Each event (:data:`ClientEvent`: a request, retry, give-up or breaker
 change) goes as one frozen dataclass to a :class:`ClientHook`, several combined by :func:`fan_out`;
 tests use :mod:`crossdock.httpclient.testing` (``FakeClock``, ``RecordingHooks``) and :func:`set_testing`.
+In distributed mode :func:`install_coordination` makes the limit and breaker shared through Redis
+(:mod:`crossdock.httpclient.shared`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from crossdock.httpclient.hooks import (
     no_hook,
 )
 from crossdock.httpclient.policy import BreakerPolicy, RateLimit, RetryPolicy, Timeouts, retry_after_seconds
-from crossdock.httpclient.ratelimit import RateLimiter
+from crossdock.httpclient.ratelimit import Limiter, RateLimiter
 from crossdock.httpclient.redaction import (
     RedactingFilter,
     printed_forms,
@@ -39,6 +41,16 @@ from crossdock.httpclient.redaction import (
     redact_url,
     register_secret,
     unregister_secret,
+)
+from crossdock.httpclient.shared import (
+    Coordination,
+    RedisCoordination,
+    SharedBreakerState,
+    SharedRateLimiter,
+    SharedWindow,
+    coordination_from_settings,
+    current_coordination,
+    install_coordination,
 )
 
 __all__ = [
@@ -52,21 +64,30 @@ __all__ = [
     "ClientEvent",
     "ClientHook",
     "Clock",
+    "Coordination",
     "DownloadResult",
     "ErrorKind",
     "GiveUpEvent",
+    "Limiter",
     "RateLimit",
     "RateLimiter",
     "RedactingFilter",
+    "RedisCoordination",
     "RequestEvent",
     "ResilientClient",
     "RetryEvent",
     "RetryPolicy",
+    "SharedBreakerState",
+    "SharedRateLimiter",
+    "SharedWindow",
     "SystemClock",
     "Timeouts",
     "attempts_of",
+    "coordination_from_settings",
+    "current_coordination",
     "default_registry",
     "fan_out",
+    "install_coordination",
     "instant_waits",
     "is_testing",
     "no_hook",

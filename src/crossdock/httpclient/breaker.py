@@ -9,7 +9,9 @@ it counts as a success and resets the count. While open, :meth:`CircuitBreaker.t
 at once, so the client raises :class:`crossdock.errors.CircuitOpenError` without any network I/O.
 
 Breakers do not call hooks themselves: their methods return the :class:`Transition` they caused and
-the client reports it through its own hooks. They must not sleep or do I/O.
+the client reports it through its own hooks. They must not sleep or do I/O: in distributed mode the
+client reads and writes the shared state (:mod:`crossdock.httpclient.shared`) and tells the breaker
+with :meth:`CircuitBreaker.force_open`.
 """
 
 from __future__ import annotations
@@ -118,6 +120,25 @@ class CircuitBreaker:
                 self._opened_at = self._clock.time()
                 return self._move_to("open")
             return None
+
+    def force_open(
+        self, *, seconds_until_probe: float, opened_at: float | None, consecutive_failures: int
+    ) -> Transition | None:
+        """Adopt an open circuit decided elsewhere (distributed mode: the state every process shares).
+
+        The breaker is open for ``seconds_until_probe`` more seconds, whatever its own policy says;
+        ``opened_at`` is the wall time it opened there. An already open breaker is only realigned (no
+        transition). Nothing happens when ``seconds_until_probe`` is not positive.
+        """
+        if seconds_until_probe <= 0:
+            return None
+        with self._lock:
+            # Back-dated so that seconds_until_probe() and the half-open moment follow the shared clock.
+            already_elapsed = self.policy.reset_timeout - seconds_until_probe
+            self._opened_monotonic = self._clock.monotonic() - already_elapsed
+            self._opened_at = opened_at if opened_at is not None else self._clock.time()
+            self._failures = max(self._failures, consecutive_failures)
+            return self._move_to("open")
 
     def release(self) -> None:
         """An attempt ended without a verdict (cancelled, refused locally): free the probe slot."""

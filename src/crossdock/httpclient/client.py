@@ -6,6 +6,11 @@ a total per-attempt deadline, and translation of the outcome into :mod:`crossdoc
 the whole call: tenacity's retry loop driven by :class:`RetryPolicy` with our clock, waits and
 budget. It knows no provider: adapters build URLs and parse bodies, this module only moves bytes.
 It reports each event to one :class:`ClientHook` and must not import logging or metrics.
+
+In distributed mode a :class:`~crossdock.httpclient.shared.Coordination` (the installed one unless a
+client is given its own) makes the limit and the breaker shared by every process: each attempt takes
+its slot from the shared limiter, the shared circuit is read before the local breaker decides, and
+each verdict is written back.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any, Self, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Literal, Self, TypeVar
 
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, RetryError, retry_if_exception_type
@@ -47,7 +52,7 @@ from crossdock.httpclient.policy import (
     Timeouts,
     retry_after_seconds,
 )
-from crossdock.httpclient.ratelimit import RateLimiter, build_rate_limiter
+from crossdock.httpclient.ratelimit import Limiter, OnSent, RateLimiter, build_rate_limiter
 from crossdock.httpclient.redaction import (
     is_sensitive_header,
     is_sensitive_param,
@@ -55,6 +60,7 @@ from crossdock.httpclient.redaction import (
     redact_url,
     register_secret,
 )
+from crossdock.httpclient.shared import Coordination, SharedBreakerState, current_coordination
 from crossdock.httpclient.translation import (
     RetryableFailure,
     circuit_open_error,
@@ -69,6 +75,7 @@ if TYPE_CHECKING:
     from crossdock.config import HttpSettings
 
 T = TypeVar("T")
+Verdict = Literal["failure", "success"]
 
 ATTEMPTS_EXTENSION = "crossdock_attempts"
 """Key of ``response.extensions`` holding how many attempts :meth:`ResilientClient.request` made."""
@@ -116,6 +123,8 @@ class _Call:
     circuit_opened: bool = False
     refusal: ErrorKind | None = None
     """Why the current attempt's answer was refused by us (a body too large), for its ``RequestEvent``."""
+    verdict: Verdict | None = None
+    """What the current attempt told the breaker, if anything (shared in distributed mode)."""
 
     @property
     def method(self) -> str:
@@ -132,6 +141,8 @@ class ResilientClient:
     Proxy settings are not read from the environment (``trust_env=False``): all configuration comes
     from :mod:`crossdock.config`. Header values must be printable ASCII without surrounding
     whitespace; anything else is a :class:`ConfigurationError` naming the header, never its value.
+    ``coordination`` (default: :func:`~crossdock.httpclient.shared.current_coordination`) shares the
+    rate limit and the breaker with other processes; ``None`` installed keeps both in-process.
     """
 
     def __init__(
@@ -152,6 +163,7 @@ class ResilientClient:
         rng: random.Random | None = None,
         follow_redirects: bool = False,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        coordination: Coordination | None = None,
     ) -> None:
         if max_response_bytes < 1:
             raise ConfigurationError(f"{upstream}: max_response_bytes must be at least 1")
@@ -161,7 +173,13 @@ class ResilientClient:
         self.retry_policy = retry or RetryPolicy()
         self.hooks: ClientHook = hooks if hooks is not None else no_hook
         self.clock = clock or SystemClock()
-        self.rate_limiter = build_rate_limiter(rate_limit)
+        self.coordination = coordination if coordination is not None else current_coordination()
+        limit = rate_limit.limit if isinstance(rate_limit, RateLimiter) else rate_limit
+        self.rate_limiter: Limiter | None
+        if self.coordination is not None and limit is not None and limit.enabled:
+            self.rate_limiter = self.coordination.limiter(upstream, limit, clock=self.clock)
+        else:
+            self.rate_limiter = build_rate_limiter(rate_limit)
         self.breaker = (registry or default_registry).breaker(
             upstream, policy=breaker_policy or BreakerPolicy(), clock=self.clock
         )
@@ -381,6 +399,9 @@ class ResilientClient:
     # -- one attempt --------------------------------------------------------------------------------
 
     async def _attempt(self, call: _Call, send_once: Callable[[_Call], Awaitable[T]]) -> T:
+        if self.coordination is not None:
+            # Before the local decision: an open shared circuit refuses here too, without sending.
+            self._follow_shared(await self.coordination.breaker_state(self.upstream))
         permit = self.breaker.try_acquire()
         self._report_transition(permit.transition)
         if not permit.allowed:
@@ -397,15 +418,36 @@ class ResilientClient:
         call.attempts += 1
         call.status = None
         call.refusal = None
+        call.verdict = None
         try:
             if self.rate_limiter is not None:
-                await self.rate_limiter.acquire()
+                _await_when_sent(call.request, await self.rate_limiter.acquire())
             started = self.clock.monotonic()
             return await self._attempt_on_wire(call, send_once, started)
         except BaseException:
             # Cancellation, or a bug: the attempt gave no verdict, so a half-open probe slot is freed.
             self.breaker.release()
             raise
+        finally:
+            if self.coordination is not None and call.verdict is not None:
+                await self._share_verdict(self.coordination, call.verdict)
+
+    async def _share_verdict(self, coordination: Coordination, verdict: Verdict) -> None:
+        """Write the attempt's verdict to the shared circuit; follow it if that opened it."""
+        if verdict == "success":
+            await coordination.record_success(self.upstream)
+        else:
+            self._follow_shared(await coordination.record_failure(self.upstream, self.breaker.policy))
+
+    def _follow_shared(self, shared: SharedBreakerState | None) -> None:
+        if shared is not None and shared.is_open:
+            self._report_transition(
+                self.breaker.force_open(
+                    seconds_until_probe=shared.seconds_until_probe,
+                    opened_at=shared.opened_at,
+                    consecutive_failures=shared.consecutive_failures,
+                )
+            )
 
     async def _attempt_on_wire(
         self, call: _Call, send_once: Callable[[_Call], Awaitable[T]], started: float
@@ -457,6 +499,7 @@ class ResilientClient:
         self, call: _Call, started: float, *, failed: bool, error: str | None, kind: ErrorKind | None
     ) -> None:
         transition = self.breaker.record_failure() if failed else self.breaker.record_success()
+        call.verdict = "failure" if failed else "success"
         self._report_attempt(call, started, error=error, kind=kind)
         self._report_transition(transition)
 
@@ -607,6 +650,20 @@ class ResilientClient:
             f"{self.upstream}: the body of {call.method} {call.redacted_url} is larger than "
             f"{limit_name} ({limit} bytes)"
         )
+
+
+def _await_when_sent(request: httpx.Request, on_sent: OnSent | None) -> None:
+    """Have ``on_sent`` awaited once the attempt's request headers are on the wire (httpcore's trace
+    extension; transports that do not trace, like ``MockTransport``, never call it)."""
+    if on_sent is None:
+        request.extensions.pop("trace", None)
+        return
+
+    async def trace(event: str, info: Mapping[str, Any]) -> None:
+        if event.endswith("send_request_headers.complete"):
+            await on_sent()
+
+    request.extensions["trace"] = trace
 
 
 def _secrets_of(request: httpx.Request) -> tuple[str, ...]:

@@ -5,15 +5,40 @@ Every attempt, retries included, takes one token before it is sent. ``RateLimit(
 ``rate`` per second. Under :func:`crossdock.httpclient.clock.set_testing` tokens are counted but never
 waited for. An ``AsyncLimiter`` belongs to the event loop that first used it, so a limiter lives with
 its client (pass one ``RateLimiter`` to several clients of one loop to share it); this module must not
-keep process-wide limiters.
+keep process-wide limiters. In distributed mode the client uses the limiter every process shares
+instead (:class:`crossdock.httpclient.shared.SharedRateLimiter`); both are a :class:`Limiter`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from aiolimiter import AsyncLimiter
 
 from crossdock.httpclient.clock import is_testing
 from crossdock.httpclient.policy import RateLimit
+
+OnSent = Callable[[], Awaitable[None]]
+"""What a limiter may ask the client to await once an attempt's request headers are written."""
+
+
+class Limiter(Protocol):
+    """What the client needs from a rate limiter: ``acquire()`` once before each attempt."""
+
+    @property
+    def limit(self) -> RateLimit:
+        """The limit it enforces."""
+        ...
+
+    @property
+    def acquired(self) -> int:
+        """How many times ``acquire()`` was called (tests, status pages)."""
+        ...
+
+    async def acquire(self) -> OnSent | None:
+        """Return when one more attempt may go out, with what to await once it is written (or None)."""
+        ...
 
 
 class RateLimiter:

@@ -6,17 +6,34 @@ The runner is the only writer; capabilities read their own runs through these fu
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
 from sqlalchemy import func, select, update
 
+from crossdock.errors import JobAlreadyRunningError, StorageConflictError
 from crossdock.jobs.models import RunRecord
 from crossdock.storage import Database
 
+logger = logging.getLogger(__name__)
+
 ERROR_LENGTH = 2000
+CHANGES_CHANNEL = "crossdock_changes"
+"""PostgreSQL ``NOTIFY`` channel: the payload is the capability whose data a run changed."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedRun:
+    """A queued run a distributed worker took: the runner finishes its record instead of starting one."""
+
+    id: int
+    worker: str
+
+
 INTERRUPTED = "interrupted: the process running it stopped"
 
 
@@ -24,6 +41,11 @@ def jsonable(value: Mapping[str, Any]) -> dict[str, Any]:
     """``value`` as plain JSON types, exactly as a reader of the stored record gets it back."""
     result: dict[str, Any] = orjson.loads(orjson.dumps(value, default=str))
     return result
+
+
+def slot_of(job: str, subject: str | None) -> str:
+    """The slot of a job and subject: at most one run per slot is queued or running."""
+    return f"{job}|{subject or ''}"
 
 
 async def start_run(
@@ -34,38 +56,61 @@ async def start_run(
     subject: str | None,
     trigger: str,
     started_at: datetime,
+    params: Mapping[str, Any] | None = None,
+    worker: str | None = None,
 ) -> int:
-    """Record a run as ``running`` and return its id.
+    """Record a run of this process as ``running`` and return its id.
 
-    A run of the same job and subject still marked running was left by a process that died (this
-    process never runs one twice at once): it is closed as failed, so it does not stay running forever.
+    A run of the same job and subject still marked running by a process of the embedded engine was
+    left by a process that died (a process never runs one twice at once): it is closed as failed, so
+    it does not stay running forever. A run queued or running on the distributed engine is not
+    touched: :class:`JobAlreadyRunningError` says so. ``worker``: in distributed mode, the name of
+    this process, whose heartbeats (:func:`touch_run`) keep the run from being taken for lost.
     """
+    slot = slot_of(job, subject)
+    try:
+        async with db.unit_of_work() as session:
+            await session.execute(
+                update(RunRecord)
+                .where(RunRecord.slot == slot, RunRecord.status == "running", RunRecord.worker.is_(None))
+                .values(outcome="failed", status="failed", error=INTERRUPTED, finished_at=started_at)
+            )
+            record = RunRecord(
+                capability=capability,
+                job=job,
+                subject=subject,
+                trigger=trigger,
+                outcome="running",
+                status="running",
+                slot=slot,
+                params=jsonable(params or {}),
+                worker=worker,
+                heartbeat_at=started_at if worker is not None else None,
+                started_at=started_at,
+                changed=False,
+                details={},
+            )
+            session.add(record)
+            await session.flush()
+            return record.id
+    except StorageConflictError:
+        target = f" for {subject}" if subject else ""
+        raise JobAlreadyRunningError(
+            f"job {job}{target} is already queued or running on a worker; wait for it to finish"
+        ) from None
+
+
+async def touch_run(db: Database, run_id: int) -> None:
+    """A heartbeat of a run this process runs (distributed mode): it is not lost."""
     async with db.unit_of_work() as session:
-        await session.execute(
-            update(RunRecord)
-            .where(RunRecord.job == job, RunRecord.outcome == "running")
-            .where(RunRecord.subject.is_(None) if subject is None else RunRecord.subject == subject)
-            .values(outcome="failed", error=INTERRUPTED, finished_at=started_at)
-        )
-        record = RunRecord(
-            capability=capability,
-            job=job,
-            subject=subject,
-            trigger=trigger,
-            outcome="running",
-            started_at=started_at,
-            changed=False,
-            details={},
-        )
-        session.add(record)
-        await session.flush()
-        return record.id
+        await session.execute(update(RunRecord).where(RunRecord.id == run_id).values(heartbeat_at=func.now()))
 
 
 async def finish_run(
     db: Database,
     run_id: int,
     *,
+    worker: str | None = None,
     outcome: str,
     finished_at: datetime,
     duration_seconds: float,
@@ -74,13 +119,21 @@ async def finish_run(
     details: Mapping[str, Any],
     error: str | None,
 ) -> None:
-    """Store how a run ended."""
+    """Store how a run ended.
+
+    ``worker``: the distributed worker that claimed the run; its end is stored only while the run is
+    still its own (a run marked ``lost`` meanwhile keeps that state: it was, or will be, run again).
+    On PostgreSQL a run that changed data notifies ``crossdock_changes`` with its capability, in the
+    same transaction, so serving processes refresh their read models at once.
+    """
     async with db.unit_of_work() as session:
-        await session.execute(
-            update(RunRecord)
-            .where(RunRecord.id == run_id)
-            .values(
+        statement = update(RunRecord).where(RunRecord.id == run_id)
+        if worker is not None:
+            statement = statement.where(RunRecord.worker == worker, RunRecord.status == "running")
+        result = await session.execute(
+            statement.returning(RunRecord.capability).values(
                 outcome=outcome,
+                status="failed" if outcome == "failed" else "succeeded",
                 finished_at=finished_at,
                 duration_seconds=duration_seconds,
                 attempts=attempts,
@@ -89,6 +142,11 @@ async def finish_run(
                 error=None if error is None else error[:ERROR_LENGTH],
             )
         )
+        capability = result.scalar_one_or_none()
+        if capability is None:
+            logger.warning("run %d was no longer this worker's (marked lost?): its end is not stored", run_id)
+        elif changed and not db.is_sqlite:
+            await session.execute(select(func.pg_notify(CHANGES_CHANNEL, capability)))
 
 
 async def list_runs(

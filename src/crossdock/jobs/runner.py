@@ -13,7 +13,10 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
+import socket
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -67,7 +70,31 @@ def _message(exc: BaseException) -> str:
     return f"unexpected {exc.__class__.__name__}: {exc}"
 
 
-async def _start(ctx: JobContext, spec: JobSpec, subject: str | None, trigger: str) -> int | None:
+def _inline_worker(ctx: JobContext) -> str | None:
+    """In distributed mode, a run this process runs itself (CLI) is named after it and heartbeats,
+    so the sweeper frees its slot if the process dies; embedded runs keep no name."""
+    if not ctx.settings.jobs.distributed:
+        return None
+    return f"inline@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+async def _heartbeats(ctx: JobContext, run_id: int) -> None:
+    while True:
+        await asyncio.sleep(ctx.settings.jobs.heartbeat_interval)
+        try:
+            await records.touch_run(ctx.db, run_id)
+        except CrossdockError as exc:
+            logger.warning("heartbeat of run %d not written: %s", run_id, exc.message)
+
+
+async def _start(
+    ctx: JobContext,
+    spec: JobSpec,
+    subject: str | None,
+    trigger: str,
+    params: Mapping[str, Any],
+    worker: str | None,
+) -> int | None:
     try:
         return await records.start_run(
             ctx.db,
@@ -76,20 +103,27 @@ async def _start(ctx: JobContext, spec: JobSpec, subject: str | None, trigger: s
             subject=subject,
             trigger=trigger,
             started_at=datetime.now(UTC),
+            params=params,
+            worker=worker,
         )
+    except JobAlreadyRunningError:
+        raise
     except CrossdockError as exc:
         # The job may still do its work (a post to a platform); only its record is lost.
         logger.warning("could not record the start of %s: %s", spec.name, exc.message)
         return None
 
 
-async def _finish(ctx: JobContext, report: RunReport, duration: float, error: str | None) -> None:
+async def _finish(
+    ctx: JobContext, report: RunReport, duration: float, error: str | None, worker: str | None
+) -> None:
     if report.run_id is None:
         return
     try:
         await records.finish_run(
             ctx.db,
             report.run_id,
+            worker=worker,
             outcome="failed" if error is not None else report.outcome,
             finished_at=datetime.now(UTC),
             duration_seconds=duration,
@@ -110,12 +144,15 @@ async def run_job(
     trigger: str = "schedule",
     progress: Progress | None = None,
     raise_errors: bool = False,
+    claimed: records.ClaimedRun | None = None,
 ) -> JobOutcome:
     """Run ``spec`` once now with ``params`` and record it.
 
-    Raises :class:`JobAlreadyRunningError` if the same job runs for the same subject in this process,
-    and whatever ``spec.check`` raises for unusable parameters (nothing is recorded then); with
-    ``raise_errors`` the job's exception is raised again after the failed run is recorded.
+    Raises :class:`JobAlreadyRunningError` if the same job runs for the same subject in this process
+    (or, for a run of this process, is queued or running on a worker), and whatever ``spec.check``
+    raises for unusable parameters (nothing is recorded then); with ``raise_errors`` the job's
+    exception is raised again after the failed run is recorded. ``claimed``: a run the distributed
+    engine already recorded and this worker claimed (its record is finished here, not started).
     """
     params = dict(params or {})
     spec.check(ctx.settings, params)
@@ -127,7 +164,17 @@ async def run_job(
     async with lock:
         started = time.monotonic()
         report = RunReport(params=params, trigger=trigger, progress=progress)
-        report.run_id = await _start(ctx, spec, subject, trigger)
+        heartbeat: asyncio.Task[None] | None = None
+        if claimed is not None:
+            worker: str | None = claimed.worker
+            report.run_id = claimed.id
+        else:
+            worker = _inline_worker(ctx)
+            report.run_id = await _start(ctx, spec, subject, trigger, params, worker)
+            if worker is not None and report.run_id is not None:
+                heartbeat = asyncio.create_task(
+                    _heartbeats(ctx, report.run_id), name=f"heartbeat:{spec.name}"
+                )
         logger.info("job started: %s%s (%s)", spec.name, f" {subject}" if subject else "", trigger)
         try:
             result = await spec.function(ctx, report)
@@ -139,7 +186,7 @@ async def run_job(
             if not isinstance(exc, CrossdockError):
                 logger.exception("job crashed: %s", spec.name)
             logger.error("job failed: %s after %.3fs: %s", spec.name, duration, message)
-            await _finish(ctx, report, duration, message)
+            await _finish(ctx, report, duration, message, worker)
             _count(spec, "failed")
             await ctx.save_upstream_states()
             if raise_errors:
@@ -147,8 +194,10 @@ async def run_job(
             return JobOutcome(
                 spec.name, spec.capability, report.run_id, "failed", duration, False, None, message
             )
+        finally:
+            await _stop(heartbeat)
         duration = time.monotonic() - started
-        await _finish(ctx, report, duration, None)
+        await _finish(ctx, report, duration, None, worker)
         _count(spec, report.outcome)
         await ctx.save_upstream_states()
         logger.info("job finished: %s in %.3fs (%s)", spec.name, duration, report.outcome)
@@ -163,6 +212,13 @@ async def run_job(
             None,
             result,
         )
+
+
+async def _stop(task: asyncio.Task[None] | None) -> None:
+    if task is not None and not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def _count(spec: JobSpec, outcome: str) -> None:

@@ -19,6 +19,7 @@ class RunRead(BaseModel):
     subject: str | None
     trigger: str
     outcome: str
+    status: str
     started_at: datetime
     finished_at: datetime | None
     duration_seconds: float | None
@@ -26,6 +27,7 @@ class RunRead(BaseModel):
     changed: bool
     error: str | None
     details: dict[str, Any]
+    worker: str | None
 
 
 class RunPage(BaseModel):

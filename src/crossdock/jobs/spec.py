@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     from crossdock.config import Settings
@@ -72,7 +72,9 @@ class JobSpec:
     scheduled instances (none: not scheduled); ``subject`` names what one run is about (a provider, a
     site) for the run record and for "never twice at once"; ``check`` raises a
     :class:`~crossdock.errors.CrossdockError` for parameters or settings that cannot work, before a run
-    is recorded (a bad option is a usage error, not a failed run).
+    is recorded (a bad option is a usage error, not a failed run). ``on_lost``: what the distributed
+    engine does with a run whose worker died (``retry``: queue it again, for idempotent jobs; ``drop``:
+    leave it ``lost``); ``lost_policy`` says why, for docs/deployment.md.
     """
 
     name: str
@@ -82,6 +84,8 @@ class JobSpec:
     description: str
     subject: Callable[[Settings, Mapping[str, Any]], str | None] = _no_subject
     check: Callable[[Settings, Mapping[str, Any]], None] = _anything_goes
+    on_lost: Literal["retry", "drop"] = "retry"
+    lost_policy: str = ""
 
     def interval_for(self, settings: Settings) -> float | None:
         """Seconds between scheduled runs, or ``None`` when the job is not scheduled."""

@@ -40,4 +40,7 @@ SYNC = JobSpec(
     schedules=_schedules,
     subject=_provider,
     description="Fetch the marketplace provider's feed and store every plan (CROSSDOCK_MARKETPLACE_*).",
+    on_lost="retry",
+    lost_policy="A sync stores the feed in one transaction: a killed sync stored nothing, and running "
+    "it again stores the whole feed once.",
 )

@@ -65,6 +65,9 @@ class MarketplaceRuntime(CapabilityRuntime):
         if outcome.changed:
             await self.refresh()
 
+    async def data_changed(self) -> None:
+        await self.refresh()
+
     async def refresh(self, *, force: bool = False) -> bool:
         """Rebuild the index if the stored data is newer than the one served; True if swapped."""
         assert self._db is not None, "start() first"

@@ -65,6 +65,32 @@ BREAKER_STATE = Gauge(
     ["upstream", "state"],
     multiprocess_mode="max",
 )
+JOBS_ENQUEUED = Counter(
+    "crossdock_jobs_enqueued_total", "Runs put on the distributed queue, by job.", ["job"]
+)
+JOB_QUEUE_DEPTH = Gauge(
+    "crossdock_jobs_queue_depth",
+    "Runs queued and not yet taken by a worker (seen by the active scheduler).",
+    multiprocess_mode="max",
+)
+JOB_START_LATENCY = Histogram(
+    "crossdock_jobs_enqueue_to_start_seconds",
+    "Time from enqueueing a run to a worker starting it, by job.",
+    ["job"],
+    buckets=(*LATENCY_BUCKETS, 30.0, 60.0),
+)
+LOST_RUNS = Counter(
+    "crossdock_jobs_lost_runs_total", "Runs marked lost (their worker stopped heartbeating), by job.", ["job"]
+)
+JOB_HEARTBEATS = Counter(
+    "crossdock_jobs_heartbeats_total", "Heartbeats written by this process, by role.", ["role"]
+)
+JOB_HEARTBEAT_FAILURES = Counter(
+    "crossdock_jobs_heartbeat_failures_total", "Heartbeats that could not be written, by role.", ["role"]
+)
+SCHEDULER_ACTIVE = Gauge(
+    "crossdock_scheduler_active", "1 while this scheduler process is the active one.", multiprocess_mode="max"
+)
 
 
 class MetricsHook:

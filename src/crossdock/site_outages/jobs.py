@@ -43,4 +43,7 @@ PROCESS = JobSpec(
     subject=_site,
     check=service.check_run,
     description="Post each configured site's outages to the platform (CROSSDOCK_SITE_OUTAGES_SITES).",
+    on_lost="retry",
+    lost_policy="Every run posts the site's whole current outage list; a lost run that had already "
+    "posted is repeated exactly as the next scheduled run would repeat it.",
 )

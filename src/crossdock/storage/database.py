@@ -15,11 +15,11 @@ from typing import Any
 import orjson
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from crossdock.config import DatabaseSettings
-from crossdock.errors import StorageError
+from crossdock.errors import StorageConflictError, StorageError
 from crossdock.storage.files import private_directory, private_file
 
 
@@ -69,6 +69,10 @@ class Database:
         try:
             async with self.write_sessions() as session, session.begin():
                 yield session
+        except IntegrityError as exc:
+            raise StorageConflictError(
+                f"database conflict on {describe_url(self.url)}: {exc.__class__.__name__}: {exc.orig}"
+            ) from exc
         except (SQLAlchemyError, OSError) as exc:  # drivers raise OSError when the server is unreachable
             raise StorageError(
                 f"database error on {describe_url(self.url)}: {exc.__class__.__name__}: {exc}"

@@ -27,7 +27,7 @@ async def test_migrations_create_every_table_and_are_repeatable(database: Databa
     from crossdock.capabilities import CAPABILITIES
 
     capability_tables = {table for capability in CAPABILITIES for table in capability.tables}
-    assert tables == {"alembic_version", "runs", "upstream_states"} | capability_tables
+    assert tables == {"alembic_version", "runs", "job_processes", "upstream_states"} | capability_tables
 
 
 async def test_embedded_database_and_its_directory_are_private(tmp_path: Path) -> None:

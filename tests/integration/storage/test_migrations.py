@@ -183,7 +183,10 @@ async def test_previous_release_upgrades_with_its_runs_carried_over(
     await build_previous_release(empty_url)
     await upgrade_async(empty_url)
     capability_tables = {table for capability in CAPABILITIES for table in capability.tables}
-    assert await table_names(empty_url) == {"alembic_version", "runs", "upstream_states"} | capability_tables
+    assert (
+        await table_names(empty_url)
+        == {"alembic_version", "runs", "job_processes", "upstream_states"} | capability_tables
+    )
     syncs = [SyncRunRead.from_run(run) for run in await records.list_runs(database, capability="marketplace")]
     assert [(r.outcome, r.seen, r.inserted, r.attempts, r.feed_bytes, r.error) for r in syncs] == [
         ("failed", 0, 0, 4, None, "marketplace unavailable"),

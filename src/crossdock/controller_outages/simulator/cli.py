@@ -73,9 +73,9 @@ def parse_start(value: str) -> int:
     return int(moment.timestamp())
 
 
-def parent_gone() -> Callable[[], bool]:
-    """A check that turns true once the process that started this one has exited (we are re-parented)."""
-    parent = os.getppid()
+def parent_gone(parent: int) -> Callable[[], bool]:
+    """A check that turns true once process ``parent``, which started this one, has exited (we are
+    re-parented). The starter passes its own pid: read here, it could already be the new parent's."""
     return lambda: os.getppid() != parent
 
 
@@ -133,8 +133,8 @@ def simulate_controllers(
         float, typer.Option(help="Seconds a POST the service cannot take is retried before the run gives up.")
     ] = 30.0,
     stop_with_parent: Annotated[
-        bool, typer.Option(hidden=True, help="Stop when the process that started this one exits.")
-    ] = False,
+        int, typer.Option(hidden=True, help="Stop when this process (the one that started this one) exits.")
+    ] = 0,
 ) -> None:
     """Fake LED controllers posting outage reports to the service: loss, duplicates, reordering, backlogs.
 
@@ -172,7 +172,7 @@ def simulate_controllers(
     options = SendOptions(
         url=url, start=first, speed=speed, api_key=api_key, max_reports=max_reports, retry_for=retry_for
     )
-    pacer = Pacer(should_stop=parent_gone()) if stop_with_parent else Pacer()
+    pacer = Pacer(should_stop=parent_gone(stop_with_parent)) if stop_with_parent else Pacer()
     with cli_errors():
         typer.echo(
             f"controllers simulator: {controllers} controllers, speed {speed:g}x, simulated {iso(first)} to "
@@ -225,7 +225,7 @@ def demo(context: DemoContext) -> DemoUpstream | None:
         process = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
             [
                 sys.executable, "-m", "crossdock", "simulate", "controllers",
-                "--target", context.service_url, *DEMO_ARGS, "--stop-with-parent",
+                "--target", context.service_url, *DEMO_ARGS, "--stop-with-parent", str(os.getpid()),
             ],
             stdout=out,
             stderr=subprocess.STDOUT,

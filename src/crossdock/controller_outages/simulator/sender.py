@@ -12,6 +12,7 @@ The clock, the sleep and the HTTP transport are injectable, so tests run it inst
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -113,7 +114,7 @@ async def _post(client: httpx.AsyncClient, options: SendOptions, pacer: Pacer, b
     while True:
         problem: str
         try:
-            response = await client.post(options.url, content=content)
+            response = await _unless_stopped(client.post(options.url, content=content), pacer)
         except httpx.TransportError as exc:
             problem = f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
         else:
@@ -133,6 +134,23 @@ async def _post(client: httpx.AsyncClient, options: SendOptions, pacer: Pacer, b
         await pacer.sleep(wait)
         retries += 1
         wait = min(BACKOFF_MAX, wait * 2)
+
+
+async def _unless_stopped(request: Awaitable[httpx.Response], pacer: Pacer) -> httpx.Response:
+    """Await ``request``, asking every ``STOP_CHECK_SECONDS`` whether to stop (a POST to a service
+    whose process was killed may hang until its timeout); told to stop, give it up."""
+    pending = asyncio.ensure_future(request)
+    while True:
+        done, _ = await asyncio.wait({pending}, timeout=STOP_CHECK_SECONDS)
+        if done:
+            return pending.result()
+        if pacer.should_stop():
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
+                await pending
+            raise UpstreamUnavailableError(
+                f"{TARGET}: told to stop while a POST was in flight", upstream=TARGET
+            )
 
 
 async def _wait_until(moment: float, pacer: Pacer) -> bool:

@@ -34,7 +34,8 @@ import random
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -58,6 +59,8 @@ from crossdock.simulators.server import read_options_json
 BASE_PATH: Final = "/interview-tests-mock-api/v1"
 """The real API's base path; every endpoint is also served at the root."""
 API_KEY_HEADER: Final = "x-api-key"
+MAX_ARRIVALS: Final = 100_000
+"""How many request arrival times ``GET /_control/arrivals`` keeps (the newest)."""
 API_KEY_ENV_VAR: Final = "CROSSDOCK_SIMULATOR_KRAKENFLEX_API_KEY"
 """Where ``crossdock simulate krakenflex`` reads the key when ``--api-key`` is not given."""
 
@@ -240,6 +243,7 @@ class KrakenflexSimulator(ControlledSimulator):
         )
         self.counters = _Counters()
         self.posts: list[dict[str, Any]] = []
+        self.arrivals: deque[float] = deque(maxlen=MAX_ARRIVALS)
         self._rng = random.Random(f"crossdock-krakenflex-simulator:{self.options.seed}")
         self._limited_until: float | None = None
 
@@ -279,6 +283,7 @@ class KrakenflexSimulator(ControlledSimulator):
     async def _gate(self, request: Request) -> Response | None:
         """Latency, key and fault checks shared by every API endpoint; an answer stops the request."""
         self.counters.requests += 1
+        self.arrivals.append(time.time())
         if self.live.latency_ms:
             await asyncio.sleep(self.live.latency_ms / 1000)
         # Starlette's headers are case-insensitive, as HTTP header names are.
@@ -370,6 +375,12 @@ class KrakenflexSimulator(ControlledSimulator):
         """``GET /_control/posts``: every POST received, oldest first, with the status it got."""
         return JSONResponse(self.posts)
 
+    async def get_arrivals(self, request: Request) -> Response:
+        """``GET /_control/arrivals``: when each API request arrived (wall clock, oldest first, the
+        last 100,000), and the most that arrived within any one second (for rate-limit checks)."""
+        times = list(self.arrivals)
+        return JSONResponse({"times": times, "max_in_one_second": max_in_window(times, 1.0)})
+
     async def delete_posts(self, request: Request) -> Response:
         """``DELETE /_control/posts``: empty the POST log only (faults, counters and rolls go on)."""
         self.posts.clear()
@@ -379,6 +390,16 @@ class KrakenflexSimulator(ControlledSimulator):
         """``POST /_control/reset``: back to the start-up options; counters and POST log emptied."""
         self.reset()
         return JSONResponse(self.state())
+
+
+def max_in_window(times: Sequence[float], window: float) -> int:
+    """The most of the sorted ``times`` inside any half-open window ``[t, t + window)``."""
+    best = start = 0
+    for end, moment in enumerate(times):
+        while moment - times[start] >= window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
 
 
 def _timestamp(moment: datetime) -> str:
@@ -418,6 +439,7 @@ def create_app(
             Route("/_control", simulator.put_control, methods=["PUT"]),
             Route("/_control/posts", simulator.get_posts, methods=["GET"]),
             Route("/_control/posts", simulator.delete_posts, methods=["DELETE"]),
+            Route("/_control/arrivals", simulator.get_arrivals, methods=["GET"]),
             Route("/_control/reset", simulator.post_reset, methods=["POST"]),
         ]
     )
