@@ -24,4 +24,5 @@ CAPABILITIES: tuple[Capability, ...] = (
     manifest_of("crossdock.marketplace"),
     manifest_of("crossdock.site_outages"),
     manifest_of("crossdock.controller_outages"),
+    manifest_of("crossdock.submissions"),
 )

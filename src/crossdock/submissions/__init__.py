@@ -1,0 +1,1 @@
+"""Submission engine: create ad campaigns on rate-limited demand-side platforms (DSPs)."""

@@ -1,0 +1,28 @@
+"""The submissions capability's manifest: everything it brings, in one object.
+
+Submit advertisers' campaigns (campaign → ad groups → ads) to rate-limited demand-side platforms,
+track their asynchronous status, retry safely, never duplicate (docs/submissions.md). Built in
+steps: today the DSP accounts' settings, the DSP simulator (`crossdock simulate dsp`), the node
+state machine, its tables and the engine's pass over each DSP account (a scheduled job); the API and
+the CLI come next.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from crossdock.manifest import Capability
+from crossdock.submissions import jobs
+from crossdock.submissions.models import Campaign, NodeRecord
+from crossdock.submissions.settings import SubmissionsSettings
+from crossdock.submissions.simulator.cli import SIMULATOR
+
+CAPABILITY = Capability(
+    name="submissions",
+    summary="Submissions: create ad campaigns on rate-limited DSPs, within every limit, never twice.",
+    settings=SubmissionsSettings,
+    models=(Campaign, NodeRecord),
+    migrations=Path(__file__).resolve().parent / "migrations",
+    jobs=(jobs.ADVANCE,),
+    simulator=SIMULATOR,
+)

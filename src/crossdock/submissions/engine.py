@@ -1,0 +1,405 @@
+"""The submission engine: campaign trees stored as node rows, advanced within each DSP's budget.
+
+``submit`` stores a campaign tree (one row per node, parents first), honouring the client's
+Idempotency-Key. ``advance`` does one pass over one DSP account: it polls the statuses of nodes
+awaiting the DSP's verdict (batched, 100 ids per request), then sends the nodes that are due and
+whose parent completed, each through :mod:`crossdock.submissions.machine`, until the account's
+budget or the due work runs out — then it returns; nothing sleeps. A node is claimed with a
+conditional update before its POST (state, version and due time must still be what was read), so
+two processes never send one node at the same moment; a node whose worker died is sent again with
+the same Idempotency-Key once its lease passes. A 429 parks every due node of the account until
+its ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import orjson
+from sqlalchemy import and_, or_, select, update
+
+from crossdock.errors import InvalidInputError, NotFoundError
+from crossdock.storage import Database
+from crossdock.submissions import machine, provider
+from crossdock.submissions.budget import Budget
+from crossdock.submissions.models import Campaign, NodeRecord
+from crossdock.submissions.schemas import CampaignSubmission
+
+LEASE_SECONDS: Final = 60.0
+"""How long a claimed node is left to the worker sending it before another may send it again."""
+POLL_BATCH: Final = 100
+PARENT_FIELD: Final = {"ad_group": "campaign_id", "ad": "ad_group_id"}
+
+
+class SubmissionConflictError(InvalidInputError):
+    """The client's Idempotency-Key was used before with a different body (422)."""
+
+    code = "idempotency_conflict"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def request_hash(submission: CampaignSubmission) -> str:
+    body = orjson.dumps(submission.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(body).hexdigest()
+
+
+async def submit(
+    db: Database, submission: CampaignSubmission, *, known_dsps: Sequence[str], client_key: str | None = None
+) -> tuple[Campaign, bool]:
+    """Store the tree; ``(campaign, created)``. The same client key with the same body answers the
+    campaign already stored (``created`` False); with another body, :class:`SubmissionConflictError`."""
+    if submission.dsp not in known_dsps:
+        known = ", ".join(sorted(known_dsps)) or "none (set CROSSDOCK_SUBMISSIONS_DSPS)"
+        raise InvalidInputError(f"unknown dsp {submission.dsp!r}; configured: {known}", code="unknown_dsp")
+    digest = request_hash(submission)
+    async with db.unit_of_work() as session:
+        if client_key is not None:
+            existing = await session.scalar(
+                select(Campaign).where(Campaign.dsp == submission.dsp, Campaign.client_key == client_key)
+            )
+            if existing is not None:
+                if existing.request_hash != digest:
+                    raise SubmissionConflictError(
+                        "this Idempotency-Key was used with a different body", code="idempotency_conflict"
+                    )
+                return existing, False
+        now = _now()
+        campaign = Campaign(
+            id=str(uuid.uuid4()),
+            dsp=submission.dsp,
+            name=submission.campaign.name,
+            client_key=client_key,
+            request_hash=digest,
+            cancelled=False,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(campaign)
+        position = 0
+
+        def node(kind: str, parent: str | None, payload: Any) -> str:
+            nonlocal position
+            record = NodeRecord(
+                id=str(uuid.uuid4()),
+                campaign_id=campaign.id,
+                parent_id=parent,
+                dsp=submission.dsp,
+                kind=kind,
+                position=position,
+                payload=dict(payload),
+                payload_version=1,
+                state="pending",
+                attempts=0,
+                next_attempt_at=0.0,
+                updated_at=now,
+            )
+            position += 1
+            session.add(record)
+            return record.id
+
+        root = node("campaign", None, submission.campaign.to_payload())
+        for group in submission.campaign.ad_groups:
+            group_id = node("ad_group", root, group.to_payload())
+            for ad in group.ads:
+                node("ad", group_id, ad.to_payload())
+        return campaign, True
+
+
+def to_machine(record: NodeRecord) -> machine.Node:
+    return machine.Node(
+        id=record.id,
+        kind=record.kind,  # type: ignore[arg-type]
+        parent_id=record.parent_id,
+        state=record.state,  # type: ignore[arg-type]
+        attempts=record.attempts,
+        next_attempt_at=record.next_attempt_at,
+        payload_version=record.payload_version,
+        external_id=record.external_id,
+        dsp_status=record.dsp_status,  # type: ignore[arg-type]
+        error_message=record.error_message,
+        last_error=record.last_error,
+    )
+
+
+def _values(node: machine.Node) -> dict[str, Any]:
+    return {
+        "state": node.state,
+        "attempts": node.attempts,
+        "next_attempt_at": node.next_attempt_at,
+        "payload_version": node.payload_version,
+        "external_id": node.external_id,
+        "dsp_status": node.dsp_status,
+        "error_message": node.error_message,
+        "last_error": node.last_error,
+        "updated_at": _now(),
+    }
+
+
+async def _save(db: Database, node: machine.Node) -> None:
+    async with db.unit_of_work() as session:
+        await session.execute(update(NodeRecord).where(NodeRecord.id == node.id).values(**_values(node)))
+    if node.state in {"error", "dead"}:
+        await _block_descendants(db, node.id)
+
+
+async def _block_descendants(db: Database, parent_id: str) -> None:
+    """Nodes under a failed parent that were not sent: ``blocked`` (their whole subtree)."""
+    frontier = [parent_id]
+    async with db.unit_of_work() as session:
+        while frontier:
+            children = list(
+                (
+                    await session.execute(
+                        update(NodeRecord)
+                        .where(
+                            NodeRecord.parent_id.in_(frontier),
+                            NodeRecord.state.in_(("pending", "retry_scheduled")),
+                        )
+                        .values(state="blocked", last_error="its parent failed", updated_at=_now())
+                        .returning(NodeRecord.id)
+                    )
+                ).scalars()
+            )
+            frontier = children
+
+
+async def _claim(db: Database, node: machine.Node, claimed: machine.Node) -> bool:
+    """Take ``node`` for sending if nobody changed it since it was read."""
+    async with db.unit_of_work() as session:
+        result = await session.execute(
+            update(NodeRecord)
+            .where(
+                NodeRecord.id == node.id,
+                NodeRecord.state == node.state,
+                NodeRecord.next_attempt_at == node.next_attempt_at,
+                NodeRecord.payload_version == node.payload_version,
+            )
+            .values(state=claimed.state, next_attempt_at=claimed.next_attempt_at, updated_at=_now())
+            .returning(NodeRecord.id)
+        )
+        return result.scalar_one_or_none() is not None
+
+
+async def _park_account(db: Database, dsp: str, until: float) -> None:
+    """429: every due node of the account waits until ``until`` (durable, seen by every worker)."""
+    async with db.unit_of_work() as session:
+        await session.execute(
+            update(NodeRecord)
+            .where(
+                NodeRecord.dsp == dsp,
+                NodeRecord.state.in_(("pending", "retry_scheduled", "awaiting_status")),
+                NodeRecord.next_attempt_at < until,
+            )
+            .values(next_attempt_at=until)
+        )
+
+
+@dataclass
+class AdvanceReport:
+    """What one pass did (the run record's details)."""
+
+    sent: int = 0
+    polled: int = 0
+    poll_requests: int = 0
+    completed: int = 0
+    errors: int = 0
+    dead: int = 0
+    retries_scheduled: int = 0
+    rate_limited: int = 0
+    budget_wait: float = 0.0
+    states: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Advancer:
+    """One pass over one DSP account (see the module docstring)."""
+
+    db: Database
+    dsp: str
+    client: provider.DspClient
+    budget: Budget
+    policy: machine.Policy = field(default_factory=machine.Policy)
+    wall: Callable[[], float] = time.time
+    rng: random.Random = field(default_factory=random.Random)
+    max_requests: int = 1000
+    report: AdvanceReport = field(default_factory=AdvanceReport)
+
+    async def run(self) -> AdvanceReport:
+        requests = 0
+        while requests < self.max_requests:
+            did = await self._poll_once()
+            if did is None:
+                break
+            sent = await self._send_once()
+            if sent is None:
+                break
+            requests += did + sent
+            if did + sent == 0:
+                break
+        async with self.db.reader() as session:
+            rows = await session.execute(select(NodeRecord.state).where(NodeRecord.dsp == self.dsp))
+            for (state,) in rows:
+                self.report.states[state] = self.report.states.get(state, 0) + 1
+        return self.report
+
+    def _take(self, purpose: str) -> bool:
+        wait = self.budget.try_take("poll" if purpose == "poll" else "submit")
+        if wait > 0:
+            self.report.budget_wait = wait
+            return False
+        return True
+
+    async def _poll_once(self) -> int | None:
+        """One batched status request if nodes await a verdict; its count, None when out of budget."""
+        now = self.wall()
+        async with self.db.reader() as session:
+            found = list(
+                (
+                    await session.execute(
+                        select(NodeRecord)
+                        .where(
+                            NodeRecord.dsp == self.dsp,
+                            NodeRecord.state == "awaiting_status",
+                            NodeRecord.next_attempt_at <= now,
+                        )
+                        .order_by(NodeRecord.next_attempt_at)
+                        .limit(POLL_BATCH)
+                    )
+                ).scalars()
+            )
+        if not found:
+            return 0
+        if not self._take("poll"):
+            return None
+        ids = {record.external_id: record for record in found if record.external_id}
+        answer = await self.client.statuses(list(ids))
+        self.report.poll_requests += 1
+        if isinstance(answer, provider.RateLimited):
+            await self._rate_limited(answer.retry_after)
+            return None
+        if not isinstance(answer, provider.Statuses):
+            for record in found:  # try these again a little later
+                later = replace(to_machine(record), next_attempt_at=now + self.policy.poll_interval)
+                await _save(self.db, later)
+            return 1
+        for external_id, record in ids.items():
+            item = answer.items.get(external_id)
+            if item is None:
+                continue
+            node = machine.seen(to_machine(record), item.status, item.error_message, now, self.policy)
+            self._count(node)
+            self.report.polled += 1
+            await _save(self.db, node)
+        return 1
+
+    async def _send_once(self) -> int | None:
+        """Send every due node whose parent completed, one request each; None when out of budget."""
+        now = self.wall()
+        parent = NodeRecord.__table__.alias("parent")
+        async with self.db.reader() as session:
+            rows = list(
+                (
+                    await session.execute(
+                        select(NodeRecord, parent.c.external_id)
+                        .outerjoin(parent, parent.c.id == NodeRecord.parent_id)
+                        .where(
+                            NodeRecord.dsp == self.dsp,
+                            NodeRecord.state.in_(tuple(machine.SENDABLE)),
+                            NodeRecord.next_attempt_at <= now,
+                            or_(NodeRecord.parent_id.is_(None), and_(parent.c.state == "completed")),
+                        )
+                        .order_by(NodeRecord.next_attempt_at, NodeRecord.position)
+                        .limit(self.max_requests)
+                    )
+                ).all()
+            )
+        sent = 0
+        for record, parent_external in rows:
+            if not self._take("submit"):
+                return None if sent == 0 else sent
+            node = to_machine(record)
+            claimed = machine.begin_send(node, self.wall(), LEASE_SECONDS)
+            if not await _claim(self.db, node, claimed):
+                continue
+            payload = dict(record.payload)
+            if record.kind in PARENT_FIELD:
+                payload[PARENT_FIELD[record.kind]] = parent_external
+            key = machine.idempotency_key(node.id, node.payload_version)
+            answer = await self.client.create(record.kind, payload, key)
+            sent += 1
+            self.report.sent += 1
+            done = self._apply(claimed, answer)
+            await _save(self.db, done)
+            if isinstance(answer, provider.RateLimited):
+                await self._rate_limited(answer.retry_after)
+                return None
+        return sent
+
+    def _apply(self, node: machine.Node, answer: object) -> machine.Node:
+        now = self.wall()
+        if isinstance(answer, provider.Accepted):
+            result = machine.accepted(node, answer.external_id, answer.status, now, self.policy)
+            if answer.status == "Error" and answer.error_message:
+                result = replace(result, error_message=answer.error_message)
+        elif isinstance(answer, provider.RateLimited):
+            result = machine.rate_limited(node, answer.retry_after, now)
+        elif isinstance(answer, provider.Transient):
+            result = machine.transient(
+                node, answer.reason, now, self.policy, self.rng, retry_after=answer.retry_after
+            )
+            if result.state == "retry_scheduled":
+                self.report.retries_scheduled += 1
+        elif isinstance(answer, provider.Rejected):
+            result = machine.rejected(node, answer.status, answer.message)
+        elif isinstance(answer, provider.ParentNotReady):
+            result = machine.parent_not_ready(node, now, self.policy)
+        elif isinstance(answer, provider.ParentMissing):
+            result = machine.failed_for_good(
+                node, f"the DSP does not know this node's parent: {answer.message}"
+            )
+        elif isinstance(answer, provider.Unauthorized):
+            result = machine.failed_for_good(node, f"the DSP refused the API key (HTTP {answer.status})")
+        else:
+            result = machine.transient(
+                node, f"unexpected answer {type(answer).__name__}", now, self.policy, self.rng
+            )
+        self._count(result)
+        return result
+
+    def _count(self, node: machine.Node) -> None:
+        if node.state == "completed":
+            self.report.completed += 1
+        elif node.state == "error":
+            self.report.errors += 1
+        elif node.state == "dead":
+            self.report.dead += 1
+
+    async def _rate_limited(self, retry_after: float) -> None:
+        self.report.rate_limited += 1
+        self.budget.pause(retry_after)
+        await _park_account(self.db, self.dsp, self.wall() + retry_after)
+
+
+async def campaign_nodes(db: Database, campaign_id: str) -> list[NodeRecord]:
+    """A campaign's nodes, parents first; :class:`NotFoundError` for an unknown campaign."""
+    async with db.reader() as session:
+        campaign = await session.get(Campaign, campaign_id)
+        if campaign is None:
+            raise NotFoundError(f"no campaign {campaign_id}")
+        rows = await session.execute(
+            select(NodeRecord).where(NodeRecord.campaign_id == campaign_id).order_by(NodeRecord.position)
+        )
+        return list(rows.scalars())
