@@ -9,6 +9,8 @@ headers before it builds one.
     ├── ConfigurationError            settings are missing or invalid
     ├── InvalidInputError             a caller's input (query parameter, CLI option) is malformed
     ├── NotFoundError                 a resource of our API does not exist (404)
+    ├── ConflictError                 the request conflicts with what is stored (409)
+    │   └── IdempotencyConflictError  an Idempotency-Key reused with a different body (422)
     ├── PayloadTooLargeError          a request body to our API is over its size limit (413)
     ├── AuthenticationError           a request to our API carries no usable API key (401)
     ├── PermissionDeniedError         the request's API key lacks the scope the route needs (403)
@@ -64,6 +66,18 @@ class NotFoundError(CrossdockError):
     """Raised when a request names a resource of ours that does not exist (answered 404)."""
 
     code = "not_found"
+
+
+class ConflictError(CrossdockError):
+    """Raised when a request conflicts with the stored state (answered 409)."""
+
+    code = "conflict"
+
+
+class IdempotencyConflictError(ConflictError):
+    """Raised when an ``Idempotency-Key`` comes back with a different body (answered 422)."""
+
+    code = "idempotency_conflict"
 
 
 class PayloadTooLargeError(CrossdockError):

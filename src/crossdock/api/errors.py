@@ -16,7 +16,9 @@ from starlette.responses import Response
 
 from crossdock.errors import (
     AuthenticationError,
+    ConflictError,
     CrossdockError,
+    IdempotencyConflictError,
     InvalidInputError,
     NotFoundError,
     PayloadTooLargeError,
@@ -50,6 +52,10 @@ def status_for(exc: CrossdockError) -> int:
         return 400
     if isinstance(exc, NotFoundError):
         return 404
+    if isinstance(exc, IdempotencyConflictError):
+        return 422
+    if isinstance(exc, ConflictError):
+        return 409
     if isinstance(exc, PayloadTooLargeError):
         return 413
     if isinstance(exc, AuthenticationError):

@@ -3,19 +3,31 @@
 Submit advertisers' campaigns (campaign → ad groups → ads) to rate-limited demand-side platforms,
 track their asynchronous status, retry safely, never duplicate (docs/submissions.md). Built in
 steps: today the DSP accounts' settings, the DSP simulator (`crossdock simulate dsp`), the node
-state machine, its tables and the engine's pass over each DSP account (a scheduled job); the API and
-the CLI come next.
+state machine, its tables, the engine's pass over each DSP account (a scheduled job) and the
+campaign routes (submit, read, retry, cancel); listings, payload fixes, the seed's tasks and the CLI
+come next.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from crossdock.manifest import Capability
 from crossdock.submissions import jobs
 from crossdock.submissions.models import Campaign, NodeRecord
 from crossdock.submissions.settings import SubmissionsSettings
 from crossdock.submissions.simulator.cli import SIMULATOR
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+
+def _router() -> APIRouter:
+    from crossdock.submissions.router import router
+
+    return router
+
 
 CAPABILITY = Capability(
     name="submissions",
@@ -25,4 +37,5 @@ CAPABILITY = Capability(
     migrations=Path(__file__).resolve().parent / "migrations",
     jobs=(jobs.ADVANCE,),
     simulator=SIMULATOR,
+    router=_router,
 )

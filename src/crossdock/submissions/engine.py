@@ -25,7 +25,7 @@ from typing import Any, Final
 import orjson
 from sqlalchemy import and_, or_, select, update
 
-from crossdock.errors import InvalidInputError, NotFoundError
+from crossdock.errors import IdempotencyConflictError, InvalidInputError, NotFoundError
 from crossdock.storage import Database
 from crossdock.submissions import machine, provider
 from crossdock.submissions.budget import Budget
@@ -36,12 +36,6 @@ LEASE_SECONDS: Final = 60.0
 """How long a claimed node is left to the worker sending it before another may send it again."""
 POLL_BATCH: Final = 100
 PARENT_FIELD: Final = {"ad_group": "campaign_id", "ad": "ad_group_id"}
-
-
-class SubmissionConflictError(InvalidInputError):
-    """The client's Idempotency-Key was used before with a different body (422)."""
-
-    code = "idempotency_conflict"
 
 
 def _now() -> datetime:
@@ -57,7 +51,7 @@ async def submit(
     db: Database, submission: CampaignSubmission, *, known_dsps: Sequence[str], client_key: str | None = None
 ) -> tuple[Campaign, bool]:
     """Store the tree; ``(campaign, created)``. The same client key with the same body answers the
-    campaign already stored (``created`` False); with another body, :class:`SubmissionConflictError`."""
+    campaign already stored (``created`` False); with another body, :class:`IdempotencyConflictError`."""
     if submission.dsp not in known_dsps:
         known = ", ".join(sorted(known_dsps)) or "none (set CROSSDOCK_SUBMISSIONS_DSPS)"
         raise InvalidInputError(f"unknown dsp {submission.dsp!r}; configured: {known}", code="unknown_dsp")
@@ -69,9 +63,7 @@ async def submit(
             )
             if existing is not None:
                 if existing.request_hash != digest:
-                    raise SubmissionConflictError(
-                        "this Idempotency-Key was used with a different body", code="idempotency_conflict"
-                    )
+                    raise IdempotencyConflictError("this Idempotency-Key was used with a different body")
                 return existing, False
         now = _now()
         campaign = Campaign(
@@ -403,3 +395,48 @@ async def campaign_nodes(db: Database, campaign_id: str) -> list[NodeRecord]:
             select(NodeRecord).where(NodeRecord.campaign_id == campaign_id).order_by(NodeRecord.position)
         )
         return list(rows.scalars())
+
+
+def campaign_status(nodes: Sequence[NodeRecord]) -> tuple[machine.SeedStatus, str | None]:
+    """The seed status of a whole campaign: its root node's, unless a descendant failed."""
+    if not nodes:
+        return "Not Started", None
+    states = [to_machine(node) for node in nodes]
+    failed = next((node for node in states if node.state in {"error", "dead", "cancelled"}), None)
+    if failed is not None:
+        return machine.seed_status(failed)
+    if all(node.state == "completed" for node in states):
+        return "Completed", None
+    if any(node.state != "pending" for node in states):
+        return "In Progress", None
+    return "Not Started", None
+
+
+async def _apply_to_campaign(
+    db: Database, campaign_id: str, change: Callable[[list[machine.Node]], list[machine.Node]]
+) -> int:
+    nodes = await campaign_nodes(db, campaign_id)
+    changed = change([to_machine(node) for node in nodes])
+    async with db.unit_of_work() as session:
+        for node in changed:
+            await session.execute(update(NodeRecord).where(NodeRecord.id == node.id).values(**_values(node)))
+        await session.execute(update(Campaign).where(Campaign.id == campaign_id).values(updated_at=_now()))
+    return len(changed)
+
+
+async def retry_campaign(db: Database, campaign_id: str) -> int:
+    """Resume from the failed nodes (error, dead, blocked → pending); the number of nodes resumed."""
+    return await _apply_to_campaign(db, campaign_id, lambda nodes: machine.retry(nodes))
+
+
+async def cancel_campaign(db: Database, campaign_id: str) -> int:
+    """Cancel every node not yet terminal; the number of nodes cancelled."""
+    return await _apply_to_campaign(db, campaign_id, machine.cancel)
+
+
+async def get_campaign(db: Database, campaign_id: str) -> Campaign:
+    async with db.reader() as session:
+        campaign = await session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise NotFoundError(f"no campaign {campaign_id}")
+    return campaign

@@ -328,3 +328,48 @@ class CampaignSubmission(BaseModel):
 
     dsp: Text = Field(description="Name of a DSP configured in CROSSDOCK_SUBMISSIONS_DSPS")
     campaign: CampaignIn
+
+
+# -- answers of the HTTP API ---------------------------------------------------------------------------
+
+
+class SubmittedAnswer(BaseModel):
+    """``POST /api/campaigns`` (202): the campaign's id and its seed status."""
+
+    id: str
+    status: str
+
+
+class NodeRead(BaseModel):
+    """One node of a campaign tree, as ``GET /api/campaigns/{id}`` shows it."""
+
+    id: str
+    kind: str
+    state: str
+    status: str
+    error_message: str | None
+    external_id: str | None
+    attempts: int
+    payload_version: int
+    last_error: str | None
+    children: list[NodeRead] = Field(default_factory=list)
+
+
+class CampaignRead(BaseModel):
+    """A submitted campaign: its seed status and its tree (the campaign node and its descendants)."""
+
+    id: str
+    dsp: str
+    name: str
+    status: str
+    error_message: str | None
+    created_at: datetime
+    tree: NodeRead
+
+
+class ActionAnswer(BaseModel):
+    """``retry`` and ``cancel`` (202): how many nodes changed, and the campaign's status now."""
+
+    id: str
+    status: str
+    nodes_changed: int
