@@ -13,24 +13,26 @@ its ``Retry-After``.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import random
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import orjson
+from pydantic import ValidationError
 from sqlalchemy import and_, or_, select, update
 
-from crossdock.errors import IdempotencyConflictError, InvalidInputError, NotFoundError
+from crossdock.errors import ConflictError, IdempotencyConflictError, InvalidInputError, NotFoundError
 from crossdock.storage import Database
 from crossdock.submissions import machine, provider
 from crossdock.submissions.budget import Budget
 from crossdock.submissions.models import Campaign, NodeRecord
-from crossdock.submissions.schemas import CampaignSubmission
+from crossdock.submissions.schemas import AdGroupIn, AdIn, CampaignIn, CampaignSubmission
 
 LEASE_SECONDS: Final = 60.0
 """How long a claimed node is left to the worker sending it before another may send it again."""
@@ -440,3 +442,121 @@ async def get_campaign(db: Database, campaign_id: str) -> Campaign:
     if campaign is None:
         raise NotFoundError(f"no campaign {campaign_id}")
     return campaign
+
+
+FIXABLE: Final = frozenset({"pending", "blocked", "retry_scheduled", "error", "dead"})
+"""States in which a node's payload may be fixed (it is not at the DSP, or the DSP refused it)."""
+_MODELS: Final[dict[str, type[CampaignIn] | type[AdGroupIn] | type[AdIn]]] = {
+    "campaign": CampaignIn,
+    "ad_group": AdGroupIn,
+    "ad": AdIn,
+}
+
+
+async def fix_payload(db: Database, node_id: str, changes: Mapping[str, Any]) -> NodeRecord:
+    """Merge ``changes`` into a node's payload as a new payload version (a new Idempotency-Key).
+
+    Only a node not accepted by the DSP, or refused by it, may change: 409 otherwise. The node keeps
+    its state; ``retry`` sends it again with the new payload. Bad values: 400, nothing stored.
+    """
+    async with db.unit_of_work() as session:
+        record = await session.get(NodeRecord, node_id, with_for_update=not db.is_sqlite)
+        if record is None:
+            raise NotFoundError(f"no node {node_id}")
+        if record.state not in FIXABLE:
+            raise ConflictError(
+                f"node {node_id} is {record.state}: only a node that is not (or no longer) at the DSP "
+                f"can change ({', '.join(sorted(FIXABLE))})"
+            )
+        unknown = sorted(set(changes) - set(record.payload))
+        if unknown:
+            fields = ", ".join(sorted(record.payload))
+            raise InvalidInputError(
+                f"a {record.kind} has no field {', '.join(unknown)}; fields: {fields}", code="invalid_request"
+            )
+        model = _MODELS[record.kind]
+        try:
+            payload = model.model_validate({**record.payload, **changes}).to_payload()
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise InvalidInputError(f"{where}: {first['msg']}", code="invalid_request") from None
+        record.payload = dict(payload)
+        record.payload_version += 1
+        record.external_id = None
+        record.dsp_status = None
+        record.updated_at = _now()
+        await session.flush()
+        return record
+
+
+async def node_record(db: Database, node_id: str) -> NodeRecord:
+    async with db.reader() as session:
+        record = await session.get(NodeRecord, node_id)
+    if record is None:
+        raise NotFoundError(f"no node {node_id}")
+    return record
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignSummary:
+    campaign: Campaign
+    status: machine.SeedStatus
+    error_message: str | None
+    states: dict[str, int]
+
+
+def _cursor_of(campaign: Campaign) -> str:
+    raw = f"{campaign.created_at.isoformat()}|{campaign.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _from_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        moment, campaign_id = raw.split("|", 1)
+        return datetime.fromisoformat(moment), campaign_id
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInputError("cursor is not one this API gave", code="invalid_cursor") from None
+
+
+async def list_campaigns(
+    db: Database,
+    *,
+    dsp: str | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[CampaignSummary], str | None]:
+    """Campaigns newest first, a page at a time (``next_cursor`` until ``None``). With ``status``,
+    a page may hold fewer than ``limit`` campaigns: the filter applies to each page read."""
+    query = select(Campaign).order_by(Campaign.created_at.desc(), Campaign.id.desc()).limit(limit + 1)
+    if dsp is not None:
+        query = query.where(Campaign.dsp == dsp)
+    if cursor is not None:
+        moment, campaign_id = _from_cursor(cursor)
+        query = query.where(
+            or_(Campaign.created_at < moment, and_(Campaign.created_at == moment, Campaign.id < campaign_id))
+        )
+    async with db.reader() as session:
+        campaigns = list((await session.execute(query)).scalars())
+        page, more = campaigns[:limit], len(campaigns) > limit
+        nodes: dict[str, list[NodeRecord]] = {campaign.id: [] for campaign in page}
+        if page:
+            rows = await session.execute(
+                select(NodeRecord)
+                .where(NodeRecord.campaign_id.in_(list(nodes)))
+                .order_by(NodeRecord.campaign_id, NodeRecord.position)
+            )
+            for record in rows.scalars():
+                nodes[record.campaign_id].append(record)
+    found: list[CampaignSummary] = []
+    for campaign in page:
+        seed, message = campaign_status(nodes[campaign.id])
+        if status is not None and seed != status:
+            continue
+        states: dict[str, int] = {}
+        for record in nodes[campaign.id]:
+            states[record.state] = states.get(record.state, 0) + 1
+        found.append(CampaignSummary(campaign, seed, message, states))
+    return found, (_cursor_of(page[-1]) if more and page else None)

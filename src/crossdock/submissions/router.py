@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Body, Header, Query
 
 from crossdock.api.auth import require
 from crossdock.api.schemas import ErrorResponse
@@ -14,6 +14,8 @@ from crossdock.submissions import engine, machine
 from crossdock.submissions.models import NodeRecord
 from crossdock.submissions.schemas import (
     ActionAnswer,
+    CampaignListItem,
+    CampaignPage,
     CampaignRead,
     CampaignSubmission,
     NodeRead,
@@ -22,6 +24,7 @@ from crossdock.submissions.schemas import (
 from crossdock.submissions.settings import SubmissionsSettings
 
 CAPABILITY = "submissions"
+SeedStatusParam = Literal["Not Started", "In Progress", "Completed", "Error"]
 router = APIRouter(tags=["submissions"])
 READ = f"{CAPABILITY}:read"
 WRITE = f"{CAPABILITY}:write"
@@ -107,6 +110,71 @@ async def get_campaign(campaign_id: str, state: AppStateDep) -> CampaignRead:
         error_message=message,
         created_at=campaign.created_at,
         tree=_tree(nodes),
+    )
+
+
+@router.get(
+    "/api/campaigns",
+    response_model=CampaignPage,
+    summary="Campaigns, newest first (filters optional; follow next_cursor until null)",
+    responses=_ERRORS,
+    dependencies=[require(READ)],
+)
+async def list_campaigns(
+    state: AppStateDep,
+    status: Annotated[SeedStatusParam | None, Query(description="Only campaigns with this status")] = None,
+    dsp: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> CampaignPage:
+    found, next_cursor = await engine.list_campaigns(
+        state.db, dsp=dsp, status=status, limit=limit, cursor=cursor
+    )
+    return CampaignPage(
+        campaigns=[
+            CampaignListItem(
+                id=item.campaign.id,
+                dsp=item.campaign.dsp,
+                name=item.campaign.name,
+                status=item.status,
+                error_message=item.error_message,
+                created_at=item.campaign.created_at,
+                nodes=item.states,
+            )
+            for item in found
+        ],
+        next_cursor=next_cursor,
+    )
+
+
+@router.patch(
+    "/api/nodes/{node_id}",
+    response_model=NodeRead,
+    summary="Fix a node's payload (a new payload version); then retry its campaign",
+    responses={
+        **_ERRORS,
+        404: {"model": ErrorResponse, "description": "No such node"},
+        409: {"model": ErrorResponse, "description": "The node is at the DSP and cannot change"},
+    },
+    dependencies=[require(WRITE)],
+)
+async def patch_node(
+    node_id: str,
+    state: AppStateDep,
+    changes: Annotated[dict[str, Any], Body(description="Fields of the node's payload to replace")],
+) -> NodeRead:
+    record = await engine.fix_payload(state.db, node_id, changes)
+    status, message = machine.seed_status(engine.to_machine(record))
+    return NodeRead(
+        id=record.id,
+        kind=record.kind,
+        state=record.state,
+        status=status,
+        error_message=message,
+        external_id=record.external_id,
+        attempts=record.attempts,
+        payload_version=record.payload_version,
+        last_error=record.last_error,
     )
 
 

@@ -373,3 +373,20 @@ class ActionAnswer(BaseModel):
     id: str
     status: str
     nodes_changed: int
+
+
+class CampaignListItem(BaseModel):
+    """One campaign of ``GET /api/campaigns``."""
+
+    id: str
+    dsp: str
+    name: str
+    status: str
+    error_message: str | None
+    created_at: datetime
+    nodes: dict[str, int] = Field(description="How many nodes are in each state")
+
+
+class CampaignPage(BaseModel):
+    campaigns: list[CampaignListItem]
+    next_cursor: str | None

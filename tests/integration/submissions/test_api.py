@@ -134,3 +134,43 @@ async def test_writes_need_the_write_scope_and_reads_the_read_scope(sqlite_datab
         created = await client.post("/api/campaigns", json=body(), headers=writer)
         assert created.status_code == 202
         assert (await client.get(f"/api/campaigns/{created.json()['id']}", headers=reader)).status_code == 200
+
+
+async def test_campaigns_are_listed_newest_first_in_pages_with_filters(api: httpx.AsyncClient) -> None:
+    ids = [(await api.post("/api/campaigns", json=body(f"C{n}"))).json()["id"] for n in range(5)]
+    await api.post(f"/api/campaigns/{ids[1]}/cancel")
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": "2", **({"cursor": cursor} if cursor else {})}
+        page = (await api.get("/api/campaigns", params=params)).json()
+        seen.extend(item["id"] for item in page["campaigns"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == list(reversed(ids))
+    errors = (await api.get("/api/campaigns", params={"status": "Error"})).json()["campaigns"]
+    assert [item["id"] for item in errors] == [ids[1]]
+    assert errors[0]["nodes"] == {"cancelled": 4}
+    assert (await api.get("/api/campaigns", params={"dsp": "other"})).json()["campaigns"] == []
+    for bad in ({"status": "Done"}, {"limit": "0"}, {"cursor": "%%%"}):
+        answer = await api.get("/api/campaigns", params=bad)
+        assert answer.status_code == 400, bad
+
+
+async def test_a_payload_fix_makes_a_new_version_and_retry_resumes_it(api: httpx.AsyncClient) -> None:
+    campaign = (await api.post("/api/campaigns", json=body(ads=1))).json()["id"]
+    tree = (await api.get(f"/api/campaigns/{campaign}")).json()["tree"]
+    group = tree["children"][0]
+    fixed = await api.patch(f"/api/nodes/{group['id']}", json={"bid": 3.75})
+    assert fixed.status_code == 200
+    assert fixed.json()["payload_version"] == 2
+    bad = await api.patch(f"/api/nodes/{group['id']}", json={"bid": -1})
+    assert bad.status_code == 400
+    unknown_field = await api.patch(f"/api/nodes/{group['id']}", json={"colour": "red"})
+    assert unknown_field.status_code == 400
+    assert (await api.patch("/api/nodes/nope", json={"bid": 1})).status_code == 404
+    await api.post(f"/api/campaigns/{campaign}/cancel")
+    refused = await api.patch(f"/api/nodes/{group['id']}", json={"bid": 4})
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "conflict"
