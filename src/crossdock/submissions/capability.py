@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from crossdock.manifest import Capability
 from crossdock.submissions import jobs
-from crossdock.submissions.models import Campaign, NodeRecord
+from crossdock.submissions.models import Campaign, NodeRecord, Task
 from crossdock.submissions.settings import SubmissionsSettings
 from crossdock.submissions.simulator.cli import SIMULATOR
 
@@ -33,7 +33,7 @@ CAPABILITY = Capability(
     name="submissions",
     summary="Submissions: create ad campaigns on rate-limited DSPs, within every limit, never twice.",
     settings=SubmissionsSettings,
-    models=(Campaign, NodeRecord),
+    models=(Campaign, NodeRecord, Task),
     migrations=Path(__file__).resolve().parent / "migrations",
     jobs=(jobs.ADVANCE,),
     simulator=SIMULATOR,

@@ -237,6 +237,10 @@ class Advancer:
             did = await self._poll_once()
             if did is None:
                 break
+            tasks_polled = await self._poll_tasks()
+            if tasks_polled is None:
+                break
+            did += tasks_polled
             sent = await self._send_once()
             if sent is None:
                 break
@@ -297,6 +301,31 @@ class Advancer:
             self._count(node)
             self.report.polled += 1
             await _save(self.db, node)
+        return 1
+
+    async def _poll_tasks(self) -> int | None:
+        """One batched status request for the seed's tasks that are due; None when out of budget."""
+        from crossdock.submissions import tasks  # tasks uses this module
+
+        now = self.wall()
+        found = await tasks.due(self.db, self.dsp, now, POLL_BATCH)
+        if not found:
+            return 0
+        if not self._take("poll"):
+            return None
+        answer = await self.client.statuses([task.id for task in found])
+        self.report.poll_requests += 1
+        if isinstance(answer, provider.RateLimited):
+            await self._rate_limited(answer.retry_after)
+            return None
+        later = now + self.policy.poll_interval
+        for task in found:
+            item = answer.items.get(task.id) if isinstance(answer, provider.Statuses) else None
+            if item is None:  # unknown to the DSP, or the poll failed: keep what we know, ask later
+                await tasks.seen(self.db, task.id, task.status, task.error_message, later)
+            else:
+                await tasks.seen(self.db, task.id, item.status, item.error_message, later)
+                self.report.polled += 1
         return 1
 
     async def _send_once(self) -> int | None:

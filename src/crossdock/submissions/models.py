@@ -63,3 +63,20 @@ class NodeRecord(Base):
         # The engine's two questions: which nodes of a DSP are due (to send, to poll).
         Index("ix_submission_nodes_dsp_state_next", "dsp", "state", "next_attempt_at"),
     )
+
+
+class Task(Base):
+    """The seed's task: a DSP entity registered by its id (``POST /api/tasks``), whose status the
+    engine polls on the DSP account it names."""
+
+    __tablename__ = "submission_tasks"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)  # the DSP's entity id
+    dsp: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))  # Not Started | In Progress | Completed | Error
+    error_message: Mapped[str | None] = mapped_column(Text)
+    next_poll_at: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_submission_tasks_dsp_status_next", "dsp", "status", "next_poll_at"),)

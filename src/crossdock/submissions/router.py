@@ -10,7 +10,7 @@ from crossdock.api.auth import require
 from crossdock.api.schemas import ErrorResponse
 from crossdock.api.state import AppStateDep
 from crossdock.errors import InvalidInputError
-from crossdock.submissions import engine, machine
+from crossdock.submissions import engine, machine, tasks
 from crossdock.submissions.models import NodeRecord
 from crossdock.submissions.schemas import (
     ActionAnswer,
@@ -22,6 +22,7 @@ from crossdock.submissions.schemas import (
     SubmittedAnswer,
 )
 from crossdock.submissions.settings import SubmissionsSettings
+from crossdock.submissions.tasks import TaskIn, TaskPatch, TaskRead
 
 CAPABILITY = "submissions"
 SeedStatusParam = Literal["Not Started", "In Progress", "Completed", "Error"]
@@ -205,3 +206,41 @@ async def retry_campaign(campaign_id: str, state: AppStateDep) -> ActionAnswer:
 )
 async def cancel_campaign(campaign_id: str, state: AppStateDep) -> ActionAnswer:
     return await _action(state, campaign_id, await engine.cancel_campaign(state.db, campaign_id))
+
+
+# -- the seed's tasks ------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/api/tasks",
+    status_code=201,
+    response_model=TaskRead,
+    summary="Register a DSP entity by id; the engine polls its status",
+    responses={**_ERRORS, 409: {"model": ErrorResponse, "description": "A task with this id exists"}},
+    dependencies=[require(WRITE)],
+)
+async def post_task(task: TaskIn, state: AppStateDep) -> TaskRead:
+    return await tasks.register(state.db, task, list(state.settings.of(SubmissionsSettings).dsps))
+
+
+@router.get(
+    "/api/tasks/{task_id}",
+    response_model=TaskRead,
+    summary="A task, or any engine node by its id or DSP id: {id, status, error_message}",
+    responses={**_ERRORS, 404: {"model": ErrorResponse, "description": "No such task"}},
+    dependencies=[require(READ)],
+)
+async def get_task(task_id: str, state: AppStateDep) -> TaskRead:
+    return await tasks.read(state.db, task_id)
+
+
+@router.patch(
+    "/api/tasks/{task_id}",
+    status_code=202,
+    response_model=TaskRead,
+    summary="Record a task's status by hand",
+    responses={**_ERRORS, 404: {"model": ErrorResponse, "description": "No such task"}},
+    dependencies=[require(WRITE)],
+)
+async def patch_task(task_id: str, change: TaskPatch, state: AppStateDep) -> TaskRead:
+    return await tasks.patch(state.db, task_id, change)

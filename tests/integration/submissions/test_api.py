@@ -174,3 +174,26 @@ async def test_a_payload_fix_makes_a_new_version_and_retry_resumes_it(api: httpx
     refused = await api.patch(f"/api/nodes/{group['id']}", json={"bid": 4})
     assert refused.status_code == 409
     assert refused.json()["error"]["code"] == "conflict"
+
+
+async def test_the_seeds_tasks_register_read_and_patch(api: httpx.AsyncClient) -> None:
+    created = await api.post("/api/tasks", json={"id": "dsp-entity-1", "status": "Not Started"})
+    assert created.status_code == 201
+    assert created.json() == {"id": "dsp-entity-1", "status": "Not Started", "error_message": None}
+    assert (
+        await api.post("/api/tasks", json={"id": "dsp-entity-1", "status": "Not Started"})
+    ).status_code == 409
+    assert (await api.get("/api/tasks/dsp-entity-1")).json()["status"] == "Not Started"
+    patched = await api.patch("/api/tasks/dsp-entity-1", json={"status": "Error", "error_message": "Bad bid"})
+    assert patched.status_code == 202
+    assert patched.json() == {"id": "dsp-entity-1", "status": "Error", "error_message": "Bad bid"}
+    assert (await api.get("/api/tasks/unknown")).status_code == 404
+    assert (await api.patch("/api/tasks/unknown", json={"status": "Completed"})).status_code == 404
+    assert (await api.post("/api/tasks", json={"id": "x", "status": "Done"})).status_code == 400
+
+
+async def test_every_engine_node_reads_as_a_task(api: httpx.AsyncClient) -> None:
+    campaign = (await api.post("/api/campaigns", json=body(ads=1))).json()["id"]
+    root = (await api.get(f"/api/campaigns/{campaign}")).json()["tree"]
+    task = (await api.get(f"/api/tasks/{root['id']}")).json()
+    assert task == {"id": root["id"], "status": "Not Started", "error_message": None}

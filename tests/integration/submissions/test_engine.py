@@ -13,10 +13,10 @@ from crossdock.jobs import records
 from crossdock.jobs.context import JobContext
 from crossdock.jobs.runner import run_job
 from crossdock.storage import Database
-from crossdock.submissions import engine, jobs
+from crossdock.submissions import engine, jobs, tasks
 from crossdock.submissions.budget import Budget
 from crossdock.submissions.machine import Policy
-from crossdock.submissions.provider import DspClient
+from crossdock.submissions.provider import Accepted, DspClient
 from crossdock.submissions.schemas import CampaignSubmission
 from crossdock.submissions.settings import DspAccount, SubmissionsSettings
 from crossdock.submissions.simulator.app import DspSimulatorOptions, create_app, in_process_transport
@@ -151,3 +151,39 @@ async def test_the_scheduled_job_advances_a_campaign_over_a_real_socket(sqlite_d
     assert outcome.succeeded
     runs = await records.list_runs(sqlite_database, job=jobs.ADVANCE_JOB)
     assert runs[-1].details["sent"] >= 1
+
+
+async def test_a_registered_task_is_polled_until_the_dsp_gives_its_verdict(database: Database) -> None:
+    clock = Clock()
+    app = create_app(DspSimulatorOptions(api_keys=(KEY,), processing_seconds=2.0), clock=clock)
+    client = DspClient("sim", "http://dsp.test", KEY, transport=in_process_transport(app))
+    try:
+        entity = await client.create(
+            "campaign",
+            {
+                "name": "Direct",
+                "budget": 10,
+                "start_date": "2026-01-01",
+                "end_date": "2026-01-02",
+                "objective": "x",
+            },
+            "outside-crossdock-1",
+        )
+        assert isinstance(entity, Accepted)
+        await tasks.register(database, tasks.TaskIn(id=entity.external_id), ["sim"])
+        budget = Budget(limit=100, window=1.0, clock=clock)
+        for _ in range(20):
+            await engine.Advancer(
+                db=database,
+                dsp="sim",
+                client=client,
+                budget=budget,
+                policy=Policy(poll_interval=1.0),
+                wall=clock,
+            ).run()
+            if (await tasks.read(database, entity.external_id)).status == "Completed":
+                break
+            clock.now += 0.5
+    finally:
+        await client.aclose()
+    assert (await tasks.read(database, entity.external_id)).status == "Completed"
