@@ -4,8 +4,7 @@ Submit advertisers' campaigns (campaign → ad groups → ads) to rate-limited d
 track their asynchronous status, retry safely, never duplicate (docs/submissions.md). Built in
 steps: today the DSP accounts' settings, the DSP simulator (`crossdock simulate dsp`), the node
 state machine, its tables, the engine's pass over each DSP account (a scheduled job) and the
-campaign routes (submit, read, retry, cancel); listings, payload fixes, the seed's tasks and the CLI
-come next.
+HTTP API and the CLI; the budget shared through Redis and the proofs at scale come next.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from crossdock.manifest import Capability
 from crossdock.submissions import jobs
+from crossdock.submissions.cli import app as cli_app
 from crossdock.submissions.models import Campaign, NodeRecord, Task
 from crossdock.submissions.settings import SubmissionsSettings
 from crossdock.submissions.simulator.cli import SIMULATOR
@@ -36,6 +36,7 @@ CAPABILITY = Capability(
     models=(Campaign, NodeRecord, Task),
     migrations=Path(__file__).resolve().parent / "migrations",
     jobs=(jobs.ADVANCE,),
+    cli=cli_app,
     simulator=SIMULATOR,
     router=_router,
 )

@@ -25,16 +25,14 @@ from pathlib import Path
 from typing import Any, Final
 
 import typer
-from sqlalchemy import select
 
 from crossdock.cli.common import echo_json, load_settings, run_with_database
 from crossdock.cli.errors import cli_errors
 from crossdock.cli.progress import CliProgress
 from crossdock.errors import IdempotencyConflictError, InvalidInputError, StorageConflictError
 from crossdock.storage import Database
-from crossdock.submissions import engine, machine
+from crossdock.submissions import engine
 from crossdock.submissions.csv_import import CsvImportResult, ImportedCampaign, read_campaigns_csv
-from crossdock.submissions.models import Campaign, NodeRecord
 from crossdock.submissions.schemas import CampaignRead, CampaignSubmission, NodeRead
 from crossdock.submissions.settings import SubmissionsSettings
 
@@ -117,14 +115,19 @@ class ImportSummary:
         landed = self.submitted or self.already_submitted
         return 1 if not landed and (self.rejected or self.conflicts) else 0
 
+    @property
+    def rows_rejected(self) -> int:
+        return self.rows_read - self.rows_imported
+
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        """The JSON summary: ``rejected`` holds one entry per problem (a row may have several)."""
+        return {**self.__dict__, "rows_rejected": self.rows_rejected}
 
     def lines(self) -> Iterator[str]:
         yield (
-            f"{len(self.submitted)} submitted, {len(self.already_submitted)} already submitted, "
-            f"{len(self.conflicts)} conflicting, {len(self.rejected)} rejected "
-            f"({self.rows_read} rows read, {self.rows_imported} imported; DSP {self.dsp})"
+            f"campaigns: {len(self.submitted)} submitted, {len(self.already_submitted)} already submitted, "
+            f"{len(self.conflicts)} conflicting; rows: {self.rows_read} read, {self.rows_imported} imported, "
+            f"{self.rows_rejected} rejected (DSP {self.dsp})"
         )
         for row in self.rejected:
             where = f"line {row['line']}" if row["column"] is None else f"line {row['line']}, {row['column']}"
@@ -235,76 +238,20 @@ def _counts(states: dict[str, int]) -> str:
 
 
 async def _newest(db: Database, limit: int) -> list[dict[str, Any]]:
-    async with db.reader() as session:
-        campaigns = list(
-            (
-                await session.execute(
-                    select(Campaign).order_by(Campaign.created_at.desc(), Campaign.id.desc()).limit(limit)
-                )
-            ).scalars()
-        )
-        nodes: dict[str, list[NodeRecord]] = {campaign.id: [] for campaign in campaigns}
-        if nodes:
-            rows = await session.execute(
-                select(NodeRecord)
-                .where(NodeRecord.campaign_id.in_(list(nodes)))
-                .order_by(NodeRecord.campaign_id, NodeRecord.position)
-            )
-            for record in rows.scalars():
-                nodes[record.campaign_id].append(record)
-    listed = []
-    for campaign in campaigns:
-        status, message = engine.campaign_status(nodes[campaign.id])
-        states: dict[str, int] = {}
-        for record in nodes[campaign.id]:
-            states[record.state] = states.get(record.state, 0) + 1
-        listed.append(
-            {
-                "id": campaign.id,
-                "dsp": campaign.dsp,
-                "name": campaign.name,
-                "status": status,
-                "error_message": message,
-                "created_at": campaign.created_at,
-                "nodes": states,
-            }
-        )
-    return listed
-
-
-def campaign_read(campaign: Campaign, nodes: Sequence[NodeRecord]) -> CampaignRead:
-    """The campaign as ``GET /api/campaigns/{id}`` shows it."""
-    views: dict[str, NodeRead] = {}
-    root: NodeRead | None = None
-    for node in nodes:  # parents first
-        status, message = machine.seed_status(engine.to_machine(node))
-        view = NodeRead(
-            id=node.id,
-            kind=node.kind,
-            state=node.state,
-            status=status,
-            error_message=message,
-            external_id=node.external_id,
-            attempts=node.attempts,
-            payload_version=node.payload_version,
-            last_error=node.last_error,
-        )
-        views[node.id] = view
-        if node.parent_id is None:
-            root = view
-        else:
-            views[node.parent_id].children.append(view)
-    assert root is not None, "a campaign always has its campaign node"
-    status, message = engine.campaign_status(nodes)
-    return CampaignRead(
-        id=campaign.id,
-        dsp=campaign.dsp,
-        name=campaign.name,
-        status=status,
-        error_message=message,
-        created_at=campaign.created_at,
-        tree=root,
-    )
+    """The first page of ``GET /api/campaigns``: newest first, with seed status and nodes by state."""
+    summaries, _next_cursor = await engine.list_campaigns(db, limit=limit)
+    return [
+        {
+            "id": item.campaign.id,
+            "dsp": item.campaign.dsp,
+            "name": item.campaign.name,
+            "status": item.status,
+            "error_message": item.error_message,
+            "created_at": item.campaign.created_at,
+            "nodes": item.states,
+        }
+        for item in summaries
+    ]
 
 
 def tree_lines(read: CampaignRead) -> Iterator[str]:
@@ -334,7 +281,9 @@ def status(
     campaign_id: str | None = typer.Argument(
         None, help="A campaign's id: show its tree. Without it: the newest campaigns."
     ),
-    limit: int = typer.Option(20, "--limit", min=1, max=1000, help="How many campaigns to list."),
+    limit: int = typer.Option(
+        20, "--limit", min=1, max=500, help="How many campaigns to list (as GET /api/campaigns: 1 to 500)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """The newest campaigns with their status and node counts, or one campaign's tree of nodes."""
@@ -379,7 +328,7 @@ def _show_tree(campaign_id: str, *, as_json: bool) -> None:
 
         async def work(db: Database) -> CampaignRead:
             campaign = await engine.get_campaign(db, campaign_id)
-            return campaign_read(campaign, await engine.campaign_nodes(db, campaign_id))
+            return engine.campaign_view(campaign, await engine.campaign_nodes(db, campaign_id))
 
         read = run_with_database(settings, work, migrate=True)
     if as_json:

@@ -32,7 +32,14 @@ from crossdock.storage import Database
 from crossdock.submissions import machine, provider
 from crossdock.submissions.budget import Budget
 from crossdock.submissions.models import Campaign, NodeRecord
-from crossdock.submissions.schemas import AdGroupIn, AdIn, CampaignIn, CampaignSubmission
+from crossdock.submissions.schemas import (
+    AdGroupIn,
+    AdIn,
+    CampaignIn,
+    CampaignRead,
+    CampaignSubmission,
+    NodeRead,
+)
 
 LEASE_SECONDS: Final = 60.0
 """How long a claimed node is left to the worker sending it before another may send it again."""
@@ -589,3 +596,42 @@ async def list_campaigns(
             states[record.state] = states.get(record.state, 0) + 1
         found.append(CampaignSummary(campaign, seed, message, states))
     return found, (_cursor_of(page[-1]) if more and page else None)
+
+
+def node_view(record: NodeRecord) -> NodeRead:
+    """One node as the API and the CLI show it (without its children)."""
+    status, message = machine.seed_status(to_machine(record))
+    return NodeRead(
+        id=record.id,
+        kind=record.kind,
+        state=record.state,
+        status=status,
+        error_message=message,
+        external_id=record.external_id,
+        attempts=record.attempts,
+        payload_version=record.payload_version,
+        last_error=record.last_error,
+    )
+
+
+def campaign_view(campaign: Campaign, nodes: Sequence[NodeRecord]) -> CampaignRead:
+    """The campaign as ``GET /api/campaigns/{id}`` shows it: its status and its tree."""
+    views: dict[str, NodeRead] = {}
+    root: NodeRead | None = None
+    for record in nodes:  # parents first
+        view = views[record.id] = node_view(record)
+        if record.parent_id is None:
+            root = view
+        else:
+            views[record.parent_id].children.append(view)
+    assert root is not None, "a campaign always has its campaign node"
+    status, message = campaign_status(nodes)
+    return CampaignRead(
+        id=campaign.id,
+        dsp=campaign.dsp,
+        name=campaign.name,
+        status=status,
+        error_message=message,
+        created_at=campaign.created_at,
+        tree=root,
+    )

@@ -10,8 +10,7 @@ from crossdock.api.auth import require
 from crossdock.api.schemas import ErrorResponse
 from crossdock.api.state import AppStateDep
 from crossdock.errors import InvalidInputError
-from crossdock.submissions import engine, machine, tasks
-from crossdock.submissions.models import NodeRecord
+from crossdock.submissions import engine, tasks
 from crossdock.submissions.schemas import (
     ActionAnswer,
     CampaignListItem,
@@ -37,31 +36,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "No such campaign"}
 }
-
-
-def _tree(nodes: list[NodeRecord]) -> NodeRead:
-    views: dict[str, NodeRead] = {}
-    root: NodeRead | None = None
-    for node in nodes:  # parents first
-        status, message = machine.seed_status(engine.to_machine(node))
-        view = NodeRead(
-            id=node.id,
-            kind=node.kind,
-            state=node.state,
-            status=status,
-            error_message=message,
-            external_id=node.external_id,
-            attempts=node.attempts,
-            payload_version=node.payload_version,
-            last_error=node.last_error,
-        )
-        views[node.id] = view
-        if node.parent_id is None:
-            root = view
-        else:
-            views[node.parent_id].children.append(view)
-    assert root is not None, "a campaign always has its campaign node"
-    return root
 
 
 @router.post(
@@ -101,17 +75,7 @@ async def post_campaign(
 )
 async def get_campaign(campaign_id: str, state: AppStateDep) -> CampaignRead:
     campaign = await engine.get_campaign(state.db, campaign_id)
-    nodes = await engine.campaign_nodes(state.db, campaign_id)
-    status, message = engine.campaign_status(nodes)
-    return CampaignRead(
-        id=campaign.id,
-        dsp=campaign.dsp,
-        name=campaign.name,
-        status=status,
-        error_message=message,
-        created_at=campaign.created_at,
-        tree=_tree(nodes),
-    )
+    return engine.campaign_view(campaign, await engine.campaign_nodes(state.db, campaign_id))
 
 
 @router.get(
@@ -164,19 +128,7 @@ async def patch_node(
     state: AppStateDep,
     changes: Annotated[dict[str, Any], Body(description="Fields of the node's payload to replace")],
 ) -> NodeRead:
-    record = await engine.fix_payload(state.db, node_id, changes)
-    status, message = machine.seed_status(engine.to_machine(record))
-    return NodeRead(
-        id=record.id,
-        kind=record.kind,
-        state=record.state,
-        status=status,
-        error_message=message,
-        external_id=record.external_id,
-        attempts=record.attempts,
-        payload_version=record.payload_version,
-        last_error=record.last_error,
-    )
+    return engine.node_view(await engine.fix_payload(state.db, node_id, changes))
 
 
 async def _action(state: AppStateDep, campaign_id: str, nodes_changed: int) -> ActionAnswer:
