@@ -6,7 +6,9 @@ the window, so a long queue of submissions never starves the polls that let chil
 is one request for up to 100 nodes); polls, batched, never starve submissions. A 429 pauses the
 whole account until its ``Retry-After``.
 
-This is the in-process budget (embedded mode: one process sends). The clock is injected.
+:class:`Budget` is the in-process budget (embedded mode: one process sends; the clock is injected);
+:class:`RedisBudget` the one every process shares in distributed mode. Both answer ``try_take``
+with 0.0 (a slot taken) or the seconds until one may be free; the engine awaits the answer.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Purpose = Literal["submit", "poll"]
 
@@ -44,8 +46,12 @@ class Budget:
         while self._sent and self._sent[0] <= now - span:
             self._sent.popleft()
 
-    def try_take(self, purpose: Purpose) -> float:
+    async def try_take(self, purpose: Purpose) -> float:
         """Take one request slot now and return 0.0, or return the seconds until one may be free."""
+        return self.take_now(purpose)
+
+    def take_now(self, purpose: Purpose) -> float:
+        """:meth:`try_take` without awaiting (the in-process log needs no I/O)."""
         now = self.clock()
         if now < self._paused_until:
             return self._paused_until - now
@@ -58,7 +64,7 @@ class Budget:
         blocking = self._sent[len(self._sent) - allowed]
         return max(1e-3, blocking + self.window + SLACK_SECONDS - now)
 
-    def pause(self, seconds: float) -> None:
+    async def pause(self, seconds: float) -> None:
         """The DSP answered 429: nothing more goes out for ``seconds``."""
         self._paused_until = max(self._paused_until, self.clock() + max(0.0, seconds))
 
@@ -77,3 +83,81 @@ def budget_for(dsp: str, limit: int, window: float) -> Budget:
     if found is None or found.limit != limit or not math.isclose(found.window, window):
         found = _budgets[dsp] = Budget(limit=limit, window=window, poll_reserve=max(1, limit // 10))
     return found
+
+
+# -- distributed mode: one budget for every process, atomic in Redis --------------------------------------
+
+# KEYS[1]: the account's log (a sorted set of request times in µs of the Redis clock); KEYS[2]: its
+# pause (a key whose expiry is the pause). ARGV: allowed, limit, span µs, member, TTL ms.
+# Returns 0 when a slot was taken (and logged), else the µs until one may be free.
+_TAKE_SCRIPT = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local paused = redis.call('PTTL', KEYS[2])
+if paused > 0 then
+  return paused * 1000
+end
+local allowed = tonumber(ARGV[1])
+local span = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - span))
+local count = redis.call('ZCARD', KEYS[1])
+if count < allowed then
+  redis.call('ZADD', KEYS[1], string.format('%.0f', now), ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], ARGV[5])
+  return 0
+end
+local blocking = redis.call('ZRANGE', KEYS[1], count - allowed, count - allowed, 'WITHSCORES')
+return math.max(1000, tonumber(blocking[2]) + span - now)
+"""
+
+
+class RedisBudget:
+    """The account's budget shared by every worker: the same rules as :class:`Budget`, decided by one
+    Lua script on the Redis clock (so N workers together never exceed the account's limit)."""
+
+    def __init__(self, redis: Any, prefix: str, dsp: str, limit: int, window: float) -> None:
+        self.limit = limit
+        self.window = window
+        self.poll_reserve = max(1, limit // 10) if limit > 1 else 0
+        self._redis = redis
+        self._log_key = f"{prefix}:budget:{dsp}"
+        self._pause_key = f"{prefix}:budget:{dsp}:pause"
+        self._take = redis.register_script(_TAKE_SCRIPT)
+        self._counter = 0
+
+    async def try_take(self, purpose: Purpose) -> float:
+        allowed = self.limit if purpose == "poll" else self.limit - self.poll_reserve
+        self._counter += 1
+        member = f"{id(self)}:{self._counter}:{time.monotonic_ns()}"
+        span_us = int((self.window + SLACK_SECONDS) * 1_000_000)
+        ttl_ms = int((self.window + SLACK_SECONDS) * 1000) + 1000
+        wait_us = await self._take(
+            keys=[self._log_key, self._pause_key], args=[allowed, self.limit, span_us, member, ttl_ms]
+        )
+        return float(wait_us) / 1_000_000
+
+    async def pause(self, seconds: float) -> None:
+        if seconds > 0:
+            # Never shortens a longer pause another worker set.
+            current = await self._redis.pttl(self._pause_key)
+            wanted = int(seconds * 1000)
+            if current is None or current < wanted:
+                await self._redis.set(self._pause_key, b"1", px=max(1, wanted))
+
+
+_shared_clients: dict[str, Any] = {}
+
+
+def shared_budget_for(redis_url: str, prefix: str, dsp: str, limit: int, window: float) -> RedisBudget:
+    """The budget of account ``dsp`` that every process of the deployment shares (distributed mode).
+
+    One Redis client per URL and process (it belongs to the event loop that first uses it: a worker's).
+    """
+    from redis.asyncio import Redis
+
+    client = _shared_clients.get(redis_url)
+    if client is None:
+        client = _shared_clients[redis_url] = Redis.from_url(
+            redis_url, socket_connect_timeout=2, socket_timeout=2
+        )
+    return RedisBudget(client, prefix, dsp, limit, window)

@@ -30,7 +30,7 @@ from sqlalchemy import and_, or_, select, update
 from crossdock.errors import ConflictError, IdempotencyConflictError, InvalidInputError, NotFoundError
 from crossdock.storage import Database
 from crossdock.submissions import machine, provider
-from crossdock.submissions.budget import Budget
+from crossdock.submissions.budget import Budget, RedisBudget
 from crossdock.submissions.models import Campaign, NodeRecord
 from crossdock.submissions.schemas import (
     AdGroupIn,
@@ -231,7 +231,7 @@ class Advancer:
     db: Database
     dsp: str
     client: provider.DspClient
-    budget: Budget
+    budget: Budget | RedisBudget
     policy: machine.Policy = field(default_factory=machine.Policy)
     wall: Callable[[], float] = time.time
     rng: random.Random = field(default_factory=random.Random)
@@ -260,8 +260,8 @@ class Advancer:
                 self.report.states[state] = self.report.states.get(state, 0) + 1
         return self.report
 
-    def _take(self, purpose: str) -> bool:
-        wait = self.budget.try_take("poll" if purpose == "poll" else "submit")
+    async def _take(self, purpose: str) -> bool:
+        wait = await self.budget.try_take("poll" if purpose == "poll" else "submit")
         if wait > 0:
             self.report.budget_wait = wait
             return False
@@ -287,7 +287,7 @@ class Advancer:
             )
         if not found:
             return 0
-        if not self._take("poll"):
+        if not await self._take("poll"):
             return None
         ids = {record.external_id: record for record in found if record.external_id}
         answer = await self.client.statuses(list(ids))
@@ -318,7 +318,7 @@ class Advancer:
         found = await tasks.due(self.db, self.dsp, now, POLL_BATCH)
         if not found:
             return 0
-        if not self._take("poll"):
+        if not await self._take("poll"):
             return None
         answer = await self.client.statuses([task.id for task in found])
         self.report.poll_requests += 1
@@ -358,7 +358,7 @@ class Advancer:
             )
         sent = 0
         for record, parent_external in rows:
-            if not self._take("submit"):
+            if not await self._take("submit"):
                 return None if sent == 0 else sent
             node = to_machine(record)
             claimed = machine.begin_send(node, self.wall(), LEASE_SECONDS)
@@ -419,7 +419,7 @@ class Advancer:
 
     async def _rate_limited(self, retry_after: float) -> None:
         self.report.rate_limited += 1
-        self.budget.pause(retry_after)
+        await self.budget.pause(retry_after)
         await _park_account(self.db, self.dsp, self.wall() + retry_after)
 
 

@@ -10,7 +10,7 @@ from crossdock.errors import ConfigurationError
 from crossdock.jobs.context import JobContext
 from crossdock.jobs.spec import JobSpec, RunReport, Schedule
 from crossdock.submissions import engine
-from crossdock.submissions.budget import budget_for
+from crossdock.submissions.budget import Budget, RedisBudget, budget_for, shared_budget_for
 from crossdock.submissions.machine import Policy
 from crossdock.submissions.provider import DspClient
 from crossdock.submissions.settings import SubmissionsSettings
@@ -26,13 +26,20 @@ async def advance(ctx: JobContext, run: RunReport) -> engine.AdvanceReport:
     account = group.dsps.get(name)
     if account is None:
         raise ConfigurationError(f"no DSP {name!r} in CROSSDOCK_SUBMISSIONS_DSPS")
+    budget: Budget | RedisBudget
+    redis_url = ctx.settings.jobs.shared_redis_url
+    if ctx.settings.jobs.distributed and redis_url is not None:
+        # Every worker draws from one budget per account, atomically in Redis.
+        budget = shared_budget_for(redis_url, ctx.settings.jobs.queue, name, account.limit, account.window)
+    else:
+        budget = budget_for(name, account.limit, account.window)
     client = DspClient(name, str(account.url), account.api_key.get_secret_value(), hooks=ctx.hooks)
     try:
         report = await engine.Advancer(
             db=ctx.db,
             dsp=name,
             client=client,
-            budget=budget_for(name, account.limit, account.window),
+            budget=budget,
             policy=Policy(max_attempts=group.max_attempts, poll_interval=group.poll_interval),
         ).run()
     finally:
