@@ -12,6 +12,8 @@ shell, so that CLI commands never pay for importing the web framework.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +66,44 @@ class CapabilityRuntime:
 
     async def health(self, db: Database) -> HealthReport | None:
         return None
+
+
+class ReadModelRuntime(CapabilityRuntime):
+    """A runtime whose in-memory read model follows the stored data: refreshed after a run of this
+    process that changed data, when another process notifies a change, and every
+    ``CROSSDOCK_API_READ_MODEL_POLL_INTERVAL`` seconds as the fallback. Subclasses implement
+    :meth:`refresh` and call :meth:`start_polling` at the end of their :meth:`start`."""
+
+    _poller: asyncio.Task[None] | None = None
+
+    def __init__(self, poll_interval: float) -> None:
+        self.poll_interval = poll_interval
+
+    async def refresh(self) -> object:
+        """Bring the read model up to date with the database (errors are the subclass's to keep)."""
+        raise NotImplementedError
+
+    def start_polling(self, name: str) -> None:
+        self._poller = asyncio.create_task(self._poll(), name=name)
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_interval)
+            await self.refresh()
+
+    async def stop(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+            self._poller = None
+
+    async def after_run(self, outcome: JobOutcome) -> None:
+        if outcome.changed:
+            await self.refresh()
+
+    async def data_changed(self) -> None:
+        await self.refresh()
 
 
 @dataclass(frozen=True, slots=True)

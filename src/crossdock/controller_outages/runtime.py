@@ -8,8 +8,6 @@ application as the ``GET /events`` fast path. ``/health`` gets its state.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -23,24 +21,23 @@ from crossdock.controller_outages.readmodel import EventsReadModel, answer
 from crossdock.controller_outages.schemas import IngestAnswer
 from crossdock.controller_outages.settings import ControllerOutagesSettings
 from crossdock.errors import CrossdockError
-from crossdock.jobs.runner import JobOutcome
-from crossdock.manifest import CapabilityRuntime, HealthReport
+from crossdock.manifest import HealthReport, ReadModelRuntime
 from crossdock.storage import Database
 
 logger = logging.getLogger(__name__)
 
 
-class ControllerOutagesRuntime(CapabilityRuntime):
+class ControllerOutagesRuntime(ReadModelRuntime):
     """The events read model of this process, kept fresh, and the ``GET /events`` fast path."""
 
     def __init__(self, settings: Settings) -> None:
+        super().__init__(settings.api.read_model_poll_interval)
         self.settings = settings
         self.group = settings.of(ControllerOutagesSettings)
         self.keys = KeyRing(settings.api.keys)
         self.model = EventsReadModel()
         self.error: str | None = None
         self._db: Database | None = None
-        self._poller: asyncio.Task[None] | None = None
 
     def wrap(self, app: ASGIApp) -> ASGIApp:
         return EventsFastPath(app, self)
@@ -53,21 +50,7 @@ class ControllerOutagesRuntime(CapabilityRuntime):
         except CrossdockError as exc:  # the route answers from the database until a load succeeds
             self.error = exc.message
             logger.warning("events read model not loaded: %s", exc.message)
-        self._poller = asyncio.create_task(self._poll(), name="controller-outages-read-model-poll")
-
-    async def stop(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
-            self._poller = None
-
-    async def after_run(self, outcome: JobOutcome) -> None:
-        if outcome.changed:
-            await self.refresh()
-
-    async def data_changed(self) -> None:
-        await self.refresh()
+        self.start_polling("controller-outages-read-model-poll")
 
     def written(self, controllers: Iterable[str]) -> None:
         """This process stored reports of ``controllers``: read them again before answering for them."""
@@ -86,11 +69,6 @@ class ControllerOutagesRuntime(CapabilityRuntime):
             logger.warning("events read model not refreshed: %s", exc.message)
             return
         self.error = None
-
-    async def _poll(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.api.read_model_poll_interval)
-            await self.refresh()
 
     async def answer(self, query: service.EventQuery) -> bytes:
         """The body of ``GET /events`` for a query naming one controller (filters checked here)."""

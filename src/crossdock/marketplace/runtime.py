@@ -8,8 +8,6 @@ marketplace's section (last sync, its age, the read model's state).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import gc
 import logging
 from datetime import UTC, datetime
@@ -18,8 +16,7 @@ from typing import Any
 from crossdock.api.asgi import ASGIApp
 from crossdock.config import Settings
 from crossdock.errors import CrossdockError
-from crossdock.jobs.runner import JobOutcome
-from crossdock.manifest import CapabilityRuntime, HealthReport
+from crossdock.manifest import HealthReport, ReadModelRuntime
 from crossdock.marketplace import service
 from crossdock.marketplace.fastpath import SearchFastPath
 from crossdock.marketplace.readmodel import SearchIndexHolder
@@ -30,10 +27,11 @@ from crossdock.storage.timestamps import age_seconds
 logger = logging.getLogger(__name__)
 
 
-class MarketplaceRuntime(CapabilityRuntime):
+class MarketplaceRuntime(ReadModelRuntime):
     """The read model behind ``/search`` in this process, kept fresh."""
 
     def __init__(self, settings: Settings) -> None:
+        super().__init__(settings.api.read_model_poll_interval)
         self.settings = settings
         group = settings.of(MarketplaceSettings)
         # CROSSDOCK_MARKETPLACE_SEARCH_CACHE_BYTES bounds both caches together: half each.
@@ -44,7 +42,6 @@ class MarketplaceRuntime(CapabilityRuntime):
         )
         self.read_model_error: str | None = None
         self._db: Database | None = None
-        self._poller: asyncio.Task[None] | None = None
 
     def wrap(self, app: ASGIApp) -> ASGIApp:
         return SearchFastPath(app, self.holder)
@@ -52,21 +49,7 @@ class MarketplaceRuntime(CapabilityRuntime):
     async def start(self, db: Database) -> None:
         self._db = db
         await self.refresh(force=True)
-        self._poller = asyncio.create_task(self._poll(), name="marketplace-read-model-poll")
-
-    async def stop(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
-            self._poller = None
-
-    async def after_run(self, outcome: JobOutcome) -> None:
-        if outcome.changed:
-            await self.refresh()
-
-    async def data_changed(self) -> None:
-        await self.refresh()
+        self.start_polling("marketplace-read-model-poll")
 
     async def refresh(self, *, force: bool = False) -> bool:
         """Rebuild the index if the stored data is newer than the one served; True if swapped."""
@@ -90,11 +73,6 @@ class MarketplaceRuntime(CapabilityRuntime):
         self.read_model_error = None
         logger.info("search read model loaded: version=%d plans=%d", index.version, len(index))
         return True
-
-    async def _poll(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.api.read_model_poll_interval)
-            await self.refresh()
 
     async def health(self, db: Database) -> HealthReport:
         now = datetime.now(UTC)
