@@ -1,10 +1,11 @@
 """One request budget per DSP account: at most ``limit`` requests per sliding ``window`` seconds.
 
 Every request to the account draws from it — submissions and status polls alike — so the engine
-never sends one the DSP would refuse. Submissions may not take the last ``poll_reserve`` slots of
-the window, so a long queue of submissions never starves the polls that let children go out (a poll
-is one request for up to 100 nodes); polls, batched, never starve submissions. A 429 pauses the
-whole account until its ``Retry-After``.
+never sends one the DSP would refuse. While a status poll waits for a slot, submissions may not
+take the last ``poll_reserve`` slots of the window, so a long queue of submissions never starves
+the polls that let children go out (a poll is one request for up to 100 nodes); when no poll
+waits, submissions use the whole limit. Polls, batched, never starve submissions. A 429 pauses
+the whole account until its ``Retry-After``.
 
 :class:`Budget` is the in-process budget (embedded mode: one process sends; the clock is injected);
 :class:`RedisBudget` the one every process shares in distributed mode. Both answer ``try_take``
@@ -37,6 +38,7 @@ class Budget:
     clock: Callable[[], float] = time.monotonic
     _sent: deque[float] = field(default_factory=deque)
     _paused_until: float = 0.0
+    _poll_waiting_until: float = 0.0
 
     def __post_init__(self) -> None:
         self.poll_reserve = max(0, min(self.poll_reserve, self.limit - 1))
@@ -56,10 +58,16 @@ class Budget:
         if now < self._paused_until:
             return self._paused_until - now
         self._forget_old(now)
-        allowed = self.limit if purpose == "poll" else self.limit - self.poll_reserve
+        allowed = self.limit
+        if purpose == "submit" and now < self._poll_waiting_until:
+            allowed -= self.poll_reserve
         if len(self._sent) < allowed:
             self._sent.append(now)
+            if purpose == "poll":
+                self._poll_waiting_until = 0.0
             return 0.0
+        if purpose == "poll":  # hold the reserve for it (two windows at most, should it never come back)
+            self._poll_waiting_until = now + 2 * self.window
         # The slot frees when the request that fills it leaves the window.
         blocking = self._sent[len(self._sent) - allowed]
         return max(1e-3, blocking + self.window + SLACK_SECONDS - now)
@@ -88,7 +96,8 @@ def budget_for(dsp: str, limit: int, window: float) -> Budget:
 # -- distributed mode: one budget for every process, atomic in Redis --------------------------------------
 
 # KEYS[1]: the account's log (a sorted set of request times in µs of the Redis clock); KEYS[2]: its
-# pause (a key whose expiry is the pause). ARGV: allowed, limit, span µs, member, TTL ms.
+# pause (a key whose expiry is the pause); KEYS[3]: "a poll waits" (expires after a window).
+# ARGV: purpose ("poll" | "submit"), limit, span µs, member, TTL ms, poll reserve.
 # Returns 0 when a slot was taken (and logged), else the µs until one may be free.
 _TAKE_SCRIPT = """
 local clock = redis.call('TIME')
@@ -97,14 +106,24 @@ local paused = redis.call('PTTL', KEYS[2])
 if paused > 0 then
   return paused * 1000
 end
-local allowed = tonumber(ARGV[1])
+local poll = ARGV[1] == 'poll'
+local allowed = tonumber(ARGV[2])
+if not poll and redis.call('EXISTS', KEYS[3]) == 1 then
+  allowed = allowed - tonumber(ARGV[6])
+end
 local span = tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - span))
 local count = redis.call('ZCARD', KEYS[1])
 if count < allowed then
   redis.call('ZADD', KEYS[1], string.format('%.0f', now), ARGV[4])
   redis.call('PEXPIRE', KEYS[1], ARGV[5])
+  if poll then
+    redis.call('DEL', KEYS[3])
+  end
   return 0
+end
+if poll then
+  redis.call('SET', KEYS[3], '1', 'PX', 2 * tonumber(ARGV[5]))
 end
 local blocking = redis.call('ZRANGE', KEYS[1], count - allowed, count - allowed, 'WITHSCORES')
 return math.max(1000, tonumber(blocking[2]) + span - now)
@@ -122,17 +141,18 @@ class RedisBudget:
         self._redis = redis
         self._log_key = f"{prefix}:budget:{dsp}"
         self._pause_key = f"{prefix}:budget:{dsp}:pause"
+        self._poll_key = f"{prefix}:budget:{dsp}:poll-waiting"
         self._take = redis.register_script(_TAKE_SCRIPT)
         self._counter = 0
 
     async def try_take(self, purpose: Purpose) -> float:
-        allowed = self.limit if purpose == "poll" else self.limit - self.poll_reserve
         self._counter += 1
         member = f"{id(self)}:{self._counter}:{time.monotonic_ns()}"
         span_us = int((self.window + SLACK_SECONDS) * 1_000_000)
         ttl_ms = int((self.window + SLACK_SECONDS) * 1000) + 1000
         wait_us = await self._take(
-            keys=[self._log_key, self._pause_key], args=[allowed, self.limit, span_us, member, ttl_ms]
+            keys=[self._log_key, self._pause_key, self._poll_key],
+            args=[purpose, self.limit, span_us, member, ttl_ms, self.poll_reserve],
         )
         return float(wait_us) / 1_000_000
 

@@ -13,24 +13,25 @@ its ``Retry-After``.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import random
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 
 from crossdock.errors import ConflictError, IdempotencyConflictError, InvalidInputError, NotFoundError
 from crossdock.storage import Database
 from crossdock.submissions import machine, provider
-from crossdock.submissions.budget import Budget, RedisBudget
+from crossdock.submissions.budget import Budget, Purpose, RedisBudget
 from crossdock.submissions.models import Campaign, NodeRecord
 from crossdock.submissions.schemas import (
     AdGroupIn,
@@ -44,6 +45,9 @@ from crossdock.submissions.schemas import (
 LEASE_SECONDS: Final = 60.0
 """How long a claimed node is left to the worker sending it before another may send it again."""
 POLL_BATCH: Final = 100
+SEND_BATCH: Final = 16
+"""Nodes read for sending at a time: small, so that a due status poll is never behind a long queue."""
+MIN_WAIT: Final = 0.005
 PARENT_FIELD: Final = {"ad_group": "campaign_id", "ad": "ad_group_id"}
 
 
@@ -153,6 +157,18 @@ async def _save(db: Database, node: machine.Node) -> None:
         await _block_descendants(db, node.id)
 
 
+async def _save_many(db: Database, nodes: Sequence[machine.Node]) -> None:
+    """Several nodes' new values in one transaction (a poll's verdicts)."""
+    if not nodes:
+        return
+    async with db.unit_of_work() as session:
+        for node in nodes:
+            await session.execute(update(NodeRecord).where(NodeRecord.id == node.id).values(**_values(node)))
+    for node in nodes:
+        if node.state in {"error", "dead"}:
+            await _block_descendants(db, node.id)
+
+
 async def _block_descendants(db: Database, parent_id: str) -> None:
     """Nodes under a failed parent that were not sent: ``blocked`` (their whole subtree)."""
     frontier = [parent_id]
@@ -226,7 +242,15 @@ class AdvanceReport:
 
 @dataclass
 class Advancer:
-    """One pass over one DSP account (see the module docstring)."""
+    """One pass over one DSP account (see the module docstring).
+
+    The pass keeps working while the account has due work: when the budget has no slot free, or
+    the next node is due within the pass, it awaits that moment (at most ``max_seconds`` after it
+    began) rather than ending, so the account's limit is used to the full. A 429 ends the pass
+    (the rows are parked until ``Retry-After``; nothing waits for it). At most ``concurrency``
+    requests are in flight; since one pass runs per account at a time (the job's subject is the
+    DSP), that is the account's cap across every process.
+    """
 
     db: Database
     dsp: str
@@ -235,40 +259,73 @@ class Advancer:
     policy: machine.Policy = field(default_factory=machine.Policy)
     wall: Callable[[], float] = time.time
     rng: random.Random = field(default_factory=random.Random)
-    max_requests: int = 1000
+    max_requests: int = 100_000
+    concurrency: int = 4
+    max_seconds: float = 0.0
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     report: AdvanceReport = field(default_factory=AdvanceReport)
+    _wait: float | None = None
+    _stop: bool = False
 
     async def run(self) -> AdvanceReport:
+        deadline = self.wall() + self.max_seconds
         requests = 0
-        while requests < self.max_requests:
-            did = await self._poll_once()
-            if did is None:
+        while requests < self.max_requests and not self._stop:
+            self._wait = None
+            made = await self._poll_once()
+            if not self._stop:
+                made += await self._poll_tasks()
+            if not self._stop:
+                made += await self._send_batch()
+            requests += made
+            if self._stop or made:
+                continue
+            wait = self._wait if self._wait is not None else await self._until_due()
+            if wait is None or self.wall() + wait > deadline:
                 break
-            tasks_polled = await self._poll_tasks()
-            if tasks_polled is None:
-                break
-            did += tasks_polled
-            sent = await self._send_once()
-            if sent is None:
-                break
-            requests += did + sent
-            if did + sent == 0:
-                break
+            await self.sleep(max(wait, MIN_WAIT))
         async with self.db.reader() as session:
-            rows = await session.execute(select(NodeRecord.state).where(NodeRecord.dsp == self.dsp))
-            for (state,) in rows:
-                self.report.states[state] = self.report.states.get(state, 0) + 1
+            counts = select(NodeRecord.state, func.count()).where(NodeRecord.dsp == self.dsp)
+            rows = await session.execute(counts.group_by(NodeRecord.state))
+            self.report.states = {str(state): int(count) for state, count in rows}
         return self.report
 
-    async def _take(self, purpose: str) -> bool:
-        wait = await self.budget.try_take("poll" if purpose == "poll" else "submit")
+    async def _take(self, purpose: Purpose) -> bool:
+        """A slot of the budget now, or False (the wait is kept for the pass)."""
+        wait = await self.budget.try_take(purpose)
         if wait > 0:
             self.report.budget_wait = wait
+            self._wait = wait if self._wait is None else min(self._wait, wait)
             return False
         return True
 
-    async def _poll_once(self) -> int | None:
-        """One batched status request if nodes await a verdict; its count, None when out of budget."""
+    async def _until_due(self) -> float | None:
+        """Seconds until the account's next node or task is due; None when nothing is left to do."""
+        from crossdock.submissions import tasks  # tasks uses this module
+
+        parent = NodeRecord.__table__.alias("parent")
+        async with self.db.reader() as session:
+            sendable = await session.scalar(
+                select(func.min(NodeRecord.next_attempt_at))
+                .select_from(NodeRecord)
+                .outerjoin(parent, parent.c.id == NodeRecord.parent_id)
+                .where(
+                    NodeRecord.dsp == self.dsp,
+                    NodeRecord.state.in_(tuple(machine.SENDABLE)),
+                    or_(NodeRecord.parent_id.is_(None), parent.c.state == "completed"),
+                )
+            )
+            awaiting = await session.scalar(
+                select(func.min(NodeRecord.next_attempt_at)).where(
+                    NodeRecord.dsp == self.dsp, NodeRecord.state == "awaiting_status"
+                )
+            )
+        task = await tasks.next_due(self.db, self.dsp)
+        found = [moment for moment in (sendable, awaiting, task) if moment is not None]
+        return max(0.0, min(found) - self.wall()) if found else None
+
+    async def _poll_once(self) -> int:
+        """One batched status request if nodes await a verdict; the requests made (0 or 1)."""
         now = self.wall()
         async with self.db.reader() as session:
             found = list(
@@ -285,46 +342,44 @@ class Advancer:
                     )
                 ).scalars()
             )
-        if not found:
+        if not found or not await self._take("poll"):
             return 0
-        if not await self._take("poll"):
-            return None
         ids = {record.external_id: record for record in found if record.external_id}
         answer = await self.client.statuses(list(ids))
         self.report.poll_requests += 1
         if isinstance(answer, provider.RateLimited):
             await self._rate_limited(answer.retry_after)
-            return None
-        if not isinstance(answer, provider.Statuses):
-            for record in found:  # try these again a little later
-                later = replace(to_machine(record), next_attempt_at=now + self.policy.poll_interval)
-                await _save(self.db, later)
             return 1
-        for external_id, record in ids.items():
-            item = answer.items.get(external_id)
-            if item is None:
-                continue
-            node = machine.seen(to_machine(record), item.status, item.error_message, now, self.policy)
-            self._count(node)
-            self.report.polled += 1
-            await _save(self.db, node)
+        changed: list[machine.Node] = []
+        if not isinstance(answer, provider.Statuses):
+            # Ask about these again a little later.
+            later = now + self.policy.poll_interval
+            changed = [replace(to_machine(record), next_attempt_at=later) for record in found]
+        else:
+            for external_id, record in ids.items():
+                item = answer.items.get(external_id)
+                if item is None:
+                    continue
+                node = machine.seen(to_machine(record), item.status, item.error_message, now, self.policy)
+                self._count(node)
+                self.report.polled += 1
+                changed.append(node)
+        await _save_many(self.db, changed)
         return 1
 
-    async def _poll_tasks(self) -> int | None:
-        """One batched status request for the seed's tasks that are due; None when out of budget."""
+    async def _poll_tasks(self) -> int:
+        """One batched status request for the seed's tasks that are due; the requests made."""
         from crossdock.submissions import tasks  # tasks uses this module
 
         now = self.wall()
         found = await tasks.due(self.db, self.dsp, now, POLL_BATCH)
-        if not found:
+        if not found or not await self._take("poll"):
             return 0
-        if not await self._take("poll"):
-            return None
         answer = await self.client.statuses([task.id for task in found])
         self.report.poll_requests += 1
         if isinstance(answer, provider.RateLimited):
             await self._rate_limited(answer.retry_after)
-            return None
+            return 1
         later = now + self.policy.poll_interval
         for task in found:
             item = answer.items.get(task.id) if isinstance(answer, provider.Statuses) else None
@@ -335,8 +390,9 @@ class Advancer:
                 self.report.polled += 1
         return 1
 
-    async def _send_once(self) -> int | None:
-        """Send every due node whose parent completed, one request each; None when out of budget."""
+    async def _send_batch(self) -> int:
+        """Send due nodes whose parent completed, ``concurrency`` at a time, while the budget lasts;
+        the requests made."""
         now = self.wall()
         parent = NodeRecord.__table__.alias("parent")
         async with self.db.reader() as session:
@@ -349,34 +405,54 @@ class Advancer:
                             NodeRecord.dsp == self.dsp,
                             NodeRecord.state.in_(tuple(machine.SENDABLE)),
                             NodeRecord.next_attempt_at <= now,
-                            or_(NodeRecord.parent_id.is_(None), and_(parent.c.state == "completed")),
+                            or_(NodeRecord.parent_id.is_(None), parent.c.state == "completed"),
                         )
                         .order_by(NodeRecord.next_attempt_at, NodeRecord.position)
-                        .limit(self.max_requests)
+                        .limit(max(SEND_BATCH, 4 * self.concurrency))
                     )
                 ).all()
             )
+        if not rows:
+            return 0
+        slots = asyncio.Semaphore(self.concurrency)
+        flying: set[asyncio.Task[None]] = set()
         sent = 0
-        for record, parent_external in rows:
-            if not await self._take("submit"):
-                return None if sent == 0 else sent
-            node = to_machine(record)
-            claimed = machine.begin_send(node, self.wall(), LEASE_SECONDS)
-            if not await _claim(self.db, node, claimed):
-                continue
+        try:
+            for record, parent_external in rows:
+                await slots.acquire()
+                # The slot is taken only once the request can leave: its stamp is its sending time.
+                if self._stop or not await self._take("submit"):
+                    slots.release()
+                    break
+                node = to_machine(record)
+                claimed = machine.begin_send(node, self.wall(), LEASE_SECONDS)
+                if not await _claim(self.db, node, claimed):
+                    slots.release()
+                    continue
+                sent += 1
+                task = asyncio.create_task(self._send(record, claimed, parent_external, slots))
+                flying.add(task)
+                task.add_done_callback(flying.discard)
+        finally:
+            if flying:
+                await asyncio.gather(*flying)
+        return sent
+
+    async def _send(
+        self, record: NodeRecord, claimed: machine.Node, parent_external: str | None, slots: asyncio.Semaphore
+    ) -> None:
+        try:
             payload = dict(record.payload)
             if record.kind in PARENT_FIELD:
                 payload[PARENT_FIELD[record.kind]] = parent_external
-            key = machine.idempotency_key(node.id, node.payload_version)
-            answer = await self.client.create(record.kind, payload, key)
-            sent += 1
+            key = machine.idempotency_key(claimed.id, claimed.payload_version)
+            answer = await self.client.create(claimed.kind, payload, key)
             self.report.sent += 1
-            done = self._apply(claimed, answer)
-            await _save(self.db, done)
+            await _save(self.db, self._apply(claimed, answer))
             if isinstance(answer, provider.RateLimited):
                 await self._rate_limited(answer.retry_after)
-                return None
-        return sent
+        finally:
+            slots.release()
 
     def _apply(self, node: machine.Node, answer: object) -> machine.Node:
         now = self.wall()
@@ -418,6 +494,7 @@ class Advancer:
             self.report.dead += 1
 
     async def _rate_limited(self, retry_after: float) -> None:
+        self._stop = True
         self.report.rate_limited += 1
         await self.budget.pause(retry_after)
         await _park_account(self.db, self.dsp, self.wall() + retry_after)

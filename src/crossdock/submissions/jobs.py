@@ -41,6 +41,8 @@ async def advance(ctx: JobContext, run: RunReport) -> engine.AdvanceReport:
             client=client,
             budget=budget,
             policy=Policy(max_attempts=group.max_attempts, poll_interval=group.poll_interval),
+            concurrency=account.concurrency,
+            max_seconds=group.pass_seconds,
         ).run()
     finally:
         await client.aclose()

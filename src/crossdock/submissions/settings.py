@@ -54,6 +54,14 @@ class SubmissionsSettings(SettingsGroup):
         description="Seconds between two passes of the engine over each DSP account (polls and sends).",
     )
 
+    pass_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="Longest a pass over one DSP account keeps working, awaiting free budget slots and "
+        "nodes coming due, before it ends and the next scheduled pass goes on (0: one sweep, no wait).",
+    )
+
     poll_interval: float = Field(
         default=5.0,
         gt=0,

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 
 from crossdock.errors import ConflictError, InvalidInputError, NotFoundError, StorageConflictError
 from crossdock.storage import Database
@@ -124,6 +124,14 @@ async def due(db: Database, dsp: str, now: float, limit: int) -> list[Task]:
             .limit(limit)
         )
         return list(rows.scalars())
+
+
+async def next_due(db: Database, dsp: str) -> float | None:
+    """When the next of ``dsp``'s tasks not yet final is due a poll; None when there is none."""
+    async with db.reader() as session:
+        return await session.scalar(
+            select(func.min(Task.next_poll_at)).where(Task.dsp == dsp, Task.status.not_in(FINAL))
+        )
 
 
 async def seen(

@@ -34,6 +34,9 @@ class Clock:
     def __call__(self) -> float:
         return self.now
 
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
 
 def submission(number: int) -> CampaignSubmission:
     return CampaignSubmission.model_validate(
@@ -90,6 +93,9 @@ async def test_faulty_dsp_every_node_ends_no_duplicate_never_over_the_limit(data
         "policy": Policy(max_attempts=6, backoff_initial=1.0, backoff_max=8.0, poll_interval=1.0),
         "wall": clock,
         "rng": random.Random(3),
+        "concurrency": 3,
+        "max_seconds": 20.0,  # each pass awaits free slots and due nodes (on the hand-moved clock)
+        "sleep": clock.sleep,
     }
     try:
         for _ in range(5000):

@@ -70,3 +70,19 @@ async def test_two_engines_share_one_budget_and_never_exceed_the_limit(
     assert counters["duplicates"] == {"campaigns": 0, "ad_groups": 0, "ads": 0}
     assert counters["created"] == {"campaigns": 6, "ad_groups": 12, "ads": 24}
     assert counters["by_key"][next(iter(counters["by_key"]))]["max_in_window"] <= LIMIT
+
+
+async def test_in_redis_a_waiting_poll_holds_the_reserve_back_from_submissions(
+    redis: tuple[Redis, str],
+) -> None:
+    client_redis, prefix = redis
+    one = RedisBudget(client_redis, prefix, "acct", 10, 0.3)
+    other = RedisBudget(client_redis, prefix, "acct", 10, 0.3)  # another worker's view of the account
+    assert one.poll_reserve == 1
+    assert [await one.try_take("submit") for _ in range(10)] == [0.0] * 10  # no poll waits: all 10
+    assert await other.try_take("poll") > 0
+    await asyncio.sleep(0.4)  # the window passes; the poll still waits
+    taken = [await one.try_take("submit") for _ in range(10)]
+    assert taken[:9] == [0.0] * 9
+    assert taken[9] > 0, "the last slot is the waiting poll's"
+    assert await other.try_take("poll") == 0.0
