@@ -207,6 +207,20 @@ async def _claim(db: Database, node: machine.Node, claimed: machine.Node) -> boo
         return result.scalar_one_or_none() is not None
 
 
+async def _unclaim(db: Database, claimed: machine.Node, before: machine.Node) -> None:
+    """Give back a node claimed for a request the budget then refused (nothing was sent)."""
+    async with db.unit_of_work() as session:
+        await session.execute(
+            update(NodeRecord)
+            .where(
+                NodeRecord.id == claimed.id,
+                NodeRecord.state == claimed.state,
+                NodeRecord.next_attempt_at == claimed.next_attempt_at,
+            )
+            .values(state=before.state, next_attempt_at=before.next_attempt_at, updated_at=_now())
+        )
+
+
 async def _park_account(db: Database, dsp: str, until: float) -> None:
     """429: every due node of the account waits until ``until`` (durable, seen by every worker)."""
     async with db.unit_of_work() as session:
@@ -262,6 +276,7 @@ class Advancer:
     max_requests: int = 100_000
     concurrency: int = 4
     max_seconds: float = 0.0
+    lease_seconds: float = LEASE_SECONDS
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     report: AdvanceReport = field(default_factory=AdvanceReport)
     _wait: float | None = None
@@ -420,15 +435,20 @@ class Advancer:
         try:
             for record, parent_external in rows:
                 await slots.acquire()
-                # The slot is taken only once the request can leave: its stamp is its sending time.
-                if self._stop or not await self._take("submit"):
+                if self._stop:
                     slots.release()
                     break
                 node = to_machine(record)
-                claimed = machine.begin_send(node, self.wall(), LEASE_SECONDS)
+                claimed = machine.begin_send(node, self.wall(), self.lease_seconds)
                 if not await _claim(self.db, node, claimed):
                     slots.release()
                     continue
+                # The budget's slot is taken last, right before the request leaves: its stamp must be
+                # its sending time (the DSP counts arrivals; the budget's slack covers only the wire).
+                if not await self._take("submit"):
+                    await _unclaim(self.db, claimed, node)
+                    slots.release()
+                    break
                 sent += 1
                 task = asyncio.create_task(self._send(record, claimed, parent_external, slots))
                 flying.add(task)

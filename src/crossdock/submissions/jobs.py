@@ -40,9 +40,15 @@ async def advance(ctx: JobContext, run: RunReport) -> engine.AdvanceReport:
             dsp=name,
             client=client,
             budget=budget,
-            policy=Policy(max_attempts=group.max_attempts, poll_interval=group.poll_interval),
+            policy=Policy(
+                max_attempts=group.max_attempts,
+                poll_interval=group.poll_interval,
+                backoff_initial=group.backoff_initial,
+                backoff_max=group.backoff_max,
+            ),
             concurrency=account.concurrency,
             max_seconds=group.pass_seconds,
+            lease_seconds=group.lease_seconds,
         ).run()
     finally:
         await client.aclose()

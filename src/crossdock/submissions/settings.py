@@ -77,6 +77,27 @@ class SubmissionsSettings(SettingsGroup):
         "(429s are not attempts).",
     )
 
+    backoff_initial: float = Field(
+        default=1.0,
+        gt=0,
+        le=3600,
+        description="Seconds before the first new attempt after a 5xx, a timeout or a lost answer; doubled "
+        "each attempt, with jitter.",
+    )
+    backoff_max: float = Field(
+        default=300.0,
+        gt=0,
+        le=86_400,
+        description="Longest wait between two attempts to create one node.",
+    )
+    lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="How long a node claimed for sending is left to its worker; past it (the worker died), "
+        "the node is sent again with the same Idempotency-Key. Keep it above the longest request.",
+    )
+
     @field_validator("dsps")
     @classmethod
     def _usable_names(cls, value: dict[str, DspAccount]) -> dict[str, DspAccount]:
