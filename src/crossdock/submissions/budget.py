@@ -23,9 +23,11 @@ from typing import Any, Literal
 
 Purpose = Literal["submit", "poll"]
 
-SLACK_SECONDS = 0.05
-"""Added to the window: a request stamped here reaches the DSP a little later; the DSP's window must
-never see ``limit + 1``."""
+SLACK_SECONDS = 0.25
+"""Added to the window by default (``CROSSDOCK_SUBMISSIONS_WINDOW_SLACK``): a request stamped here
+reaches the DSP a little later, and not always equally late (the network, a busy process); the
+DSP's window must never see ``limit + 1``, so the slack must exceed that jitter. At 50 ms, a loaded
+2-CPU test machine showed 3 requests over a 1-second window in about 1,200."""
 
 
 @dataclass
@@ -36,6 +38,7 @@ class Budget:
     window: float
     poll_reserve: int = 1
     clock: Callable[[], float] = time.monotonic
+    slack: float = SLACK_SECONDS
     _sent: deque[float] = field(default_factory=deque)
     _paused_until: float = 0.0
     _poll_waiting_until: float = 0.0
@@ -44,7 +47,7 @@ class Budget:
         self.poll_reserve = max(0, min(self.poll_reserve, self.limit - 1))
 
     def _forget_old(self, now: float) -> None:
-        span = self.window + SLACK_SECONDS
+        span = self.window + self.slack
         while self._sent and self._sent[0] <= now - span:
             self._sent.popleft()
 
@@ -70,7 +73,7 @@ class Budget:
             self._poll_waiting_until = now + 2 * self.window
         # The slot frees when the request that fills it leaves the window.
         blocking = self._sent[len(self._sent) - allowed]
-        return max(1e-3, blocking + self.window + SLACK_SECONDS - now)
+        return max(1e-3, blocking + self.window + self.slack - now)
 
     async def pause(self, seconds: float) -> None:
         """The DSP answered 429: nothing more goes out for ``seconds``."""
@@ -85,11 +88,18 @@ class Budget:
 _budgets: dict[str, Budget] = {}
 
 
-def budget_for(dsp: str, limit: int, window: float) -> Budget:
+def budget_for(dsp: str, limit: int, window: float, slack: float = SLACK_SECONDS) -> Budget:
     """This process's budget of account ``dsp`` (kept across runs; replaced when its limits change)."""
     found = _budgets.get(dsp)
-    if found is None or found.limit != limit or not math.isclose(found.window, window):
-        found = _budgets[dsp] = Budget(limit=limit, window=window, poll_reserve=max(1, limit // 10))
+    if (
+        found is None
+        or found.limit != limit
+        or not math.isclose(found.window, window)
+        or not math.isclose(found.slack, slack)
+    ):
+        found = _budgets[dsp] = Budget(
+            limit=limit, window=window, poll_reserve=max(1, limit // 10), slack=slack
+        )
     return found
 
 
@@ -134,9 +144,12 @@ class RedisBudget:
     """The account's budget shared by every worker: the same rules as :class:`Budget`, decided by one
     Lua script on the Redis clock (so N workers together never exceed the account's limit)."""
 
-    def __init__(self, redis: Any, prefix: str, dsp: str, limit: int, window: float) -> None:
+    def __init__(
+        self, redis: Any, prefix: str, dsp: str, limit: int, window: float, slack: float = SLACK_SECONDS
+    ) -> None:
         self.limit = limit
         self.window = window
+        self.slack = slack
         self.poll_reserve = max(1, limit // 10) if limit > 1 else 0
         self._redis = redis
         self._log_key = f"{prefix}:budget:{dsp}"
@@ -148,8 +161,8 @@ class RedisBudget:
     async def try_take(self, purpose: Purpose) -> float:
         self._counter += 1
         member = f"{id(self)}:{self._counter}:{time.monotonic_ns()}"
-        span_us = int((self.window + SLACK_SECONDS) * 1_000_000)
-        ttl_ms = int((self.window + SLACK_SECONDS) * 1000) + 1000
+        span_us = int((self.window + self.slack) * 1_000_000)
+        ttl_ms = int((self.window + self.slack) * 1000) + 1000
         wait_us = await self._take(
             keys=[self._log_key, self._pause_key, self._poll_key],
             args=[purpose, self.limit, span_us, member, ttl_ms, self.poll_reserve],
@@ -168,7 +181,9 @@ class RedisBudget:
 _shared_clients: dict[str, Any] = {}
 
 
-def shared_budget_for(redis_url: str, prefix: str, dsp: str, limit: int, window: float) -> RedisBudget:
+def shared_budget_for(
+    redis_url: str, prefix: str, dsp: str, limit: int, window: float, slack: float = SLACK_SECONDS
+) -> RedisBudget:
     """The budget of account ``dsp`` that every process of the deployment shares (distributed mode).
 
     One Redis client per URL and process (it belongs to the event loop that first uses it: a worker's).
@@ -180,4 +195,4 @@ def shared_budget_for(redis_url: str, prefix: str, dsp: str, limit: int, window:
         client = _shared_clients[redis_url] = Redis.from_url(
             redis_url, socket_connect_timeout=2, socket_timeout=2
         )
-    return RedisBudget(client, prefix, dsp, limit, window)
+    return RedisBudget(client, prefix, dsp, limit, window, slack)

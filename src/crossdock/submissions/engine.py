@@ -150,20 +150,12 @@ def _values(node: machine.Node) -> dict[str, Any]:
     }
 
 
-async def _save(db: Database, node: machine.Node) -> None:
-    async with db.unit_of_work() as session:
-        await session.execute(update(NodeRecord).where(NodeRecord.id == node.id).values(**_values(node)))
-    if node.state in {"error", "dead"}:
-        await _block_descendants(db, node.id)
-
-
 async def _save_many(db: Database, nodes: Sequence[machine.Node]) -> None:
-    """Several nodes' new values in one transaction (a poll's verdicts)."""
+    """Nodes' new values in one transaction (one statement, executed for each node)."""
     if not nodes:
         return
     async with db.unit_of_work() as session:
-        for node in nodes:
-            await session.execute(update(NodeRecord).where(NodeRecord.id == node.id).values(**_values(node)))
+        await session.execute(update(NodeRecord), [{"id": node.id, **_values(node)} for node in nodes])
     for node in nodes:
         if node.state in {"error", "dead"}:
             await _block_descendants(db, node.id)
@@ -190,34 +182,45 @@ async def _block_descendants(db: Database, parent_id: str) -> None:
             frontier = children
 
 
-async def _claim(db: Database, node: machine.Node, claimed: machine.Node) -> bool:
-    """Take ``node`` for sending if nobody changed it since it was read."""
+async def _claim(db: Database, ids: Sequence[str], now: float, lease: float) -> list[NodeRecord]:
+    """Take for sending those of ``ids`` that are still due and sendable (nobody else took them since
+    they were read): ``submitting`` until ``now + lease``. The rows as they were before the claim."""
     async with db.unit_of_work() as session:
-        result = await session.execute(
-            update(NodeRecord)
-            .where(
-                NodeRecord.id == node.id,
-                NodeRecord.state == node.state,
-                NodeRecord.next_attempt_at == node.next_attempt_at,
-                NodeRecord.payload_version == node.payload_version,
-            )
-            .values(state=claimed.state, next_attempt_at=claimed.next_attempt_at, updated_at=_now())
-            .returning(NodeRecord.id)
+        due = (
+            NodeRecord.id.in_(list(ids)),
+            NodeRecord.state.in_(tuple(machine.SENDABLE)),
+            NodeRecord.next_attempt_at <= now,
         )
-        return result.scalar_one_or_none() is not None
+        query = select(NodeRecord).where(*due).order_by(NodeRecord.next_attempt_at, NodeRecord.position)
+        if not db.is_sqlite:  # SQLite's writer lock (BEGIN IMMEDIATE) already keeps others out
+            query = query.with_for_update(skip_locked=True)
+        records = list((await session.execute(query)).scalars())
+        session.expunge_all()
+        if records:
+            await session.execute(
+                update(NodeRecord)
+                .where(NodeRecord.id.in_([record.id for record in records]))
+                .values(state="submitting", next_attempt_at=now + lease, updated_at=_now())
+            )
+        return records
 
 
-async def _unclaim(db: Database, claimed: machine.Node, before: machine.Node) -> None:
-    """Give back a node claimed for a request the budget then refused (nothing was sent)."""
+async def _unclaim(db: Database, claimed: Sequence[machine.Node], before: Mapping[str, NodeRecord]) -> None:
+    """Give back nodes claimed for requests the budget then refused (nothing was sent)."""
+    if not claimed:
+        return
     async with db.unit_of_work() as session:
         await session.execute(
-            update(NodeRecord)
-            .where(
-                NodeRecord.id == claimed.id,
-                NodeRecord.state == claimed.state,
-                NodeRecord.next_attempt_at == claimed.next_attempt_at,
-            )
-            .values(state=before.state, next_attempt_at=before.next_attempt_at, updated_at=_now())
+            update(NodeRecord),
+            [
+                {
+                    "id": node.id,
+                    "state": before[node.id].state,
+                    "next_attempt_at": before[node.id].next_attempt_at,
+                    "updated_at": _now(),
+                }
+                for node in claimed
+            ],
         )
 
 
@@ -407,14 +410,14 @@ class Advancer:
 
     async def _send_batch(self) -> int:
         """Send due nodes whose parent completed, ``concurrency`` at a time, while the budget lasts;
-        the requests made."""
+        the requests made. The batch is claimed in one transaction and its outcomes saved in one."""
         now = self.wall()
         parent = NodeRecord.__table__.alias("parent")
         async with self.db.reader() as session:
             rows = list(
                 (
                     await session.execute(
-                        select(NodeRecord, parent.c.external_id)
+                        select(NodeRecord.id, parent.c.external_id)
                         .outerjoin(parent, parent.c.id == NodeRecord.parent_id)
                         .where(
                             NodeRecord.dsp == self.dsp,
@@ -429,48 +432,44 @@ class Advancer:
             )
         if not rows:
             return 0
+        parents = {node_id: parent_external for node_id, parent_external in rows}
+        records = await _claim(self.db, list(parents), now, self.lease_seconds)
+        before = {record.id: record for record in records}
         slots = asyncio.Semaphore(self.concurrency)
-        flying: set[asyncio.Task[None]] = set()
-        sent = 0
+        flying: list[asyncio.Task[tuple[machine.Node, object]]] = []
+        claimed = [machine.begin_send(to_machine(record), now, self.lease_seconds) for record in records]
+        refused: list[machine.Node] = []
         try:
-            for record, parent_external in rows:
+            for index, node in enumerate(claimed):
                 await slots.acquire()
-                if self._stop:
-                    slots.release()
-                    break
-                node = to_machine(record)
-                claimed = machine.begin_send(node, self.wall(), self.lease_seconds)
-                if not await _claim(self.db, node, claimed):
-                    slots.release()
-                    continue
                 # The budget's slot is taken last, right before the request leaves: its stamp must be
                 # its sending time (the DSP counts arrivals; the budget's slack covers only the wire).
-                if not await self._take("submit"):
-                    await _unclaim(self.db, claimed, node)
+                if self._stop or not await self._take("submit"):
                     slots.release()
+                    refused = claimed[index:]
                     break
-                sent += 1
-                task = asyncio.create_task(self._send(record, claimed, parent_external, slots))
-                flying.add(task)
-                task.add_done_callback(flying.discard)
+                payload = dict(before[node.id].payload)
+                if node.kind in PARENT_FIELD:
+                    payload[PARENT_FIELD[node.kind]] = parents[node.id]
+                flying.append(asyncio.create_task(self._send(node, payload, slots)))
         finally:
-            if flying:
-                await asyncio.gather(*flying)
-        return sent
+            answers = await asyncio.gather(*flying)
+            await _unclaim(self.db, refused, before)
+        outcomes = [self._apply(node, answer) for node, answer in answers]
+        await _save_many(self.db, outcomes)
+        limited = [answer for _node, answer in answers if isinstance(answer, provider.RateLimited)]
+        if limited:
+            await self._rate_limited(max(answer.retry_after for answer in limited))
+        return len(answers)
 
     async def _send(
-        self, record: NodeRecord, claimed: machine.Node, parent_external: str | None, slots: asyncio.Semaphore
-    ) -> None:
+        self, node: machine.Node, payload: dict[str, Any], slots: asyncio.Semaphore
+    ) -> tuple[machine.Node, object]:
         try:
-            payload = dict(record.payload)
-            if record.kind in PARENT_FIELD:
-                payload[PARENT_FIELD[record.kind]] = parent_external
-            key = machine.idempotency_key(claimed.id, claimed.payload_version)
-            answer = await self.client.create(claimed.kind, payload, key)
+            key = machine.idempotency_key(node.id, node.payload_version)
+            answer = await self.client.create(node.kind, payload, key)
             self.report.sent += 1
-            await _save(self.db, self._apply(claimed, answer))
-            if isinstance(answer, provider.RateLimited):
-                await self._rate_limited(answer.retry_after)
+            return node, answer
         finally:
             slots.release()
 

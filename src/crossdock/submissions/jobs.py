@@ -30,9 +30,11 @@ async def advance(ctx: JobContext, run: RunReport) -> engine.AdvanceReport:
     redis_url = ctx.settings.jobs.shared_redis_url
     if ctx.settings.jobs.distributed and redis_url is not None:
         # Every worker draws from one budget per account, atomically in Redis.
-        budget = shared_budget_for(redis_url, ctx.settings.jobs.queue, name, account.limit, account.window)
+        budget = shared_budget_for(
+            redis_url, ctx.settings.jobs.queue, name, account.limit, account.window, group.window_slack
+        )
     else:
-        budget = budget_for(name, account.limit, account.window)
+        budget = budget_for(name, account.limit, account.window, group.window_slack)
     client = DspClient(name, str(account.url), account.api_key.get_secret_value(), hooks=ctx.hooks)
     try:
         report = await engine.Advancer(

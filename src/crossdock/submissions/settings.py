@@ -90,6 +90,13 @@ class SubmissionsSettings(SettingsGroup):
         le=86_400,
         description="Longest wait between two attempts to create one node.",
     )
+    window_slack: float = Field(
+        default=0.25,
+        ge=0,
+        le=60,
+        description="Seconds added to every account's window by the budget: more than the jitter between "
+        "sending a request and its arrival at the DSP, so that the DSP never counts limit + 1.",
+    )
     lease_seconds: float = Field(
         default=60.0,
         gt=0,
