@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PYTEST := $(BIN)/python -m pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit test-integration test-e2e lint format bench bench-search bench-ingest bench-resilience bench-limits bench-controller-outages bench-jobs clean
+.PHONY: help install run test test-unit test-integration test-e2e lint format bench bench-search bench-ingest bench-resilience bench-limits bench-controller-outages bench-jobs bench-submissions clean
 
 help: ## List every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -64,6 +64,9 @@ bench-controller-outages: $(STAMP) ## Controller outages: batch and single-recor
 
 bench-jobs: $(STAMP) ## Distributed jobs: no-op jobs/s and start latency via Redis and RabbitMQ; /search vs nginx
 	bench/run.sh jobs
+
+bench-submissions: $(STAMP) ## Submissions: share of a DSP limit used over 60 s (1 and 2 workers); RSS over 10,000 nodes
+	bench/run.sh submissions
 
 clean: ## Remove the virtualenv, caches and the embedded database
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage var build src/*.egg-info

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Crossdock benchmarks: run.sh search|ingest|resilience|limits|controller-outages|jobs|all
+# Crossdock benchmarks: run.sh search|ingest|resilience|limits|controller-outages|jobs|submissions|all
 #
 #   search      wrk against GET /search (1 and 2 workers) beside nginx serving a static file
 #   ingest      crossdock marketplace sync of a 10,000 x 1 x 100 feed on SQLite and PostgreSQL
@@ -10,6 +10,8 @@
 #   jobs        the distributed job engine: no-op jobs/s and enqueue-to-start latency through Redis
 #               and RabbitMQ (2 workers, PostgreSQL), and /search of 1 and 2 API processes in
 #               distributed mode beside nginx
+#   submissions the submission engine: the share of a DSP account's limit used over 60 s with 1 and 2
+#               workers (PostgreSQL + Redis), and the worker's RSS over 10,000 nodes
 #   all         search and ingest
 #
 # Everything listens on and talks to 127.0.0.1 only, every step has a time limit, and the EXIT
@@ -27,12 +29,12 @@
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 search|ingest|resilience|limits|controller-outages|jobs|all" >&2
+    echo "usage: $0 search|ingest|resilience|limits|controller-outages|jobs|submissions|all" >&2
     exit 2
 }
 [[ $# -eq 1 ]] || usage
 MODE=$1
-case $MODE in search | ingest | resilience | limits | controller-outages | jobs | all) ;; *) usage ;; esac
+case $MODE in search | ingest | resilience | limits | controller-outages | jobs | submissions | all) ;; *) usage ;; esac
 
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=$ROOT/.venv/bin
@@ -50,6 +52,7 @@ RESILIENCE_TIME_LIMIT=3600
 LIMITS_TIME_LIMIT=1200
 OUTAGES_TIME_LIMIT=3000
 JOBS_TIME_LIMIT=1500
+SUBMISSIONS_TIME_LIMIT=1500
 
 ensure_search_tools() {
     local missing=()
@@ -122,6 +125,19 @@ run_driver() {
     DRIVER_PID=
     stop_groups
     return "$rc"
+}
+
+# run_section TITLE TIME_LIMIT NAME DRIVER: run bench/DRIVER --out $OUT, whose summary is $OUT/NAME.md
+# (a FAILED line instead when it fails), and add that summary to the report.
+run_section() {
+    local title=$1 limit=$2 name=$3 driver=$4 rc=0
+    echo "== $title benchmark (raw outputs: ${OUT#"$ROOT"/})" >&2
+    run_driver "$limit" "$PY" "bench/$driver" --out "$OUT" || rc=$?
+    if [[ $rc -ne 0 || ! -s $OUT/$name.md ]]; then
+        echo "### $title: FAILED (exit $rc), see ${OUT#"$ROOT"/}" >>"$OUT/$name.md"
+        STATUS=1
+    fi
+    SECTIONS+=("$OUT/$name.md")
 }
 
 cd "$ROOT"
@@ -202,25 +218,15 @@ if [[ $MODE == limits ]]; then
 fi
 
 if [[ $MODE == controller-outages ]]; then
-    echo "== controller-outages benchmark (raw outputs: ${OUT#"$ROOT"/})" >&2
-    rc=0
-    run_driver "$OUTAGES_TIME_LIMIT" "$PY" bench/controller_outages_bench.py --out "$OUT" || rc=$?
-    if [[ $rc -ne 0 || ! -s $OUT/controller-outages.md ]]; then
-        echo "### Controller outages: FAILED (exit $rc), see ${OUT#"$ROOT"/}" >>"$OUT/controller-outages.md"
-        STATUS=1
-    fi
-    SECTIONS+=("$OUT/controller-outages.md")
+    run_section "Controller outages" "$OUTAGES_TIME_LIMIT" controller-outages controller_outages_bench.py
 fi
 
 if [[ $MODE == jobs ]]; then
-    echo "== job engine benchmark (raw outputs: ${OUT#"$ROOT"/})" >&2
-    rc=0
-    run_driver "$JOBS_TIME_LIMIT" "$PY" bench/jobs_bench.py --out "$OUT" || rc=$?
-    if [[ $rc -ne 0 || ! -s $OUT/jobs.md ]]; then
-        echo "### Job engine: FAILED (exit $rc), see ${OUT#"$ROOT"/}" >>"$OUT/jobs.md"
-        STATUS=1
-    fi
-    SECTIONS+=("$OUT/jobs.md")
+    run_section "Job engine" "$JOBS_TIME_LIMIT" jobs jobs_bench.py
+fi
+
+if [[ $MODE == submissions ]]; then
+    run_section "Submission engine" "$SUBMISSIONS_TIME_LIMIT" submissions submissions_bench.py
 fi
 
 cpu_model=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)

@@ -360,6 +360,8 @@ def attempt(what: str, action: Callable[[], Any], failed: Callable[[str], Any]) 
 
 def markdown(args: argparse.Namespace, rates: list[RateResult], memory: MemoryResult) -> str:
     lines = [
+        "### Submission engine",
+        "",
         f"Rate: limit {args.limit} requests per {args.window:g} s (`{args.limit / args.window:g}` req/s), "
         f"{args.campaigns} campaigns of 5 nodes stored before the workers start, measured over the "
         f"{args.duration:g} s from the DSP's first accepted request (its arrival log).",

@@ -1,10 +1,10 @@
 """The submissions capability's manifest: everything it brings, in one object.
 
 Submit advertisers' campaigns (campaign → ad groups → ads) to rate-limited demand-side platforms,
-track their asynchronous status, retry safely, never duplicate (docs/submissions.md). Built in
-steps: today the DSP accounts' settings, the DSP simulator (`crossdock simulate dsp`), the node
-state machine, its tables, the engine's pass over each DSP account (a scheduled job) and the
-HTTP API and the CLI; the budget shared through Redis and the proofs at scale come next.
+track their asynchronous status, retry safely, never duplicate (docs/submissions.md): the DSP
+accounts' settings, the DSP simulator (`crossdock simulate dsp`), the node state machine, its
+tables, the engine's pass over each DSP account (a scheduled job, within one budget per account
+shared by every process), the HTTP API and the CLI.
 """
 
 from __future__ import annotations

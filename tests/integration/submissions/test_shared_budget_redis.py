@@ -77,7 +77,7 @@ async def test_in_redis_a_waiting_poll_holds_the_reserve_back_from_submissions(
 ) -> None:
     client_redis, prefix = redis
     one = RedisBudget(client_redis, prefix, "acct", 10, 0.3, slack=0.05)
-    other = RedisBudget(client_redis, prefix, "acct", 10, 0.3, slack=0.05)  # another worker's view of the account
+    other = RedisBudget(client_redis, prefix, "acct", 10, 0.3, slack=0.05)  # another worker's view
     assert one.poll_reserve == 1
     assert [await one.try_take("submit") for _ in range(10)] == [0.0] * 10  # no poll waits: all 10
     assert await other.try_take("poll") > 0
