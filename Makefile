@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PYTEST := $(BIN)/python -m pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit test-integration test-e2e lint format bench bench-search bench-ingest bench-resilience bench-limits bench-controller-outages bench-jobs bench-submissions clean
+.PHONY: help install run test test-unit test-integration test-e2e test-browser lint format bench bench-search bench-ingest bench-resilience bench-limits bench-controller-outages bench-jobs bench-submissions clean
 
 help: ## List every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -24,7 +24,7 @@ run: $(STAMP) ## Start the service on the embedded database, fed by a local prov
 	$(BIN)/crossdock serve --with-simulator
 
 test: $(STAMP) ## Run every test tier (unit, integration, e2e) with coverage
-	$(PYTEST) tests/unit tests/integration tests/e2e --cov --cov-report=term
+	$(PYTEST) tests/unit tests/integration tests/e2e tests/browser --cov --cov-report=term
 
 test-unit: $(STAMP) ## Run the unit tests (no network, no sleeping)
 	$(PYTEST) tests/unit
@@ -34,6 +34,9 @@ test-integration: $(STAMP) ## Run the integration tests (real SQLite/PostgreSQL,
 
 test-e2e: $(STAMP) ## Run the end-to-end tests (real service and simulator processes on 127.0.0.1)
 	$(PYTEST) tests/e2e
+
+test-browser: $(STAMP) ## Run the browser tests (Debian's chromium, or CROSSDOCK_TEST_BROWSER, driven by Playwright)
+	$(PYTEST) tests/browser
 
 lint: $(STAMP) ## Check style, formatting and types (ruff, mypy strict)
 	$(BIN)/ruff check src tests bench

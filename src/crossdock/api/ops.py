@@ -1,6 +1,8 @@
 """Routes every deployment has: ``/health`` (liveness, dependencies, each capability's section),
 ``/metrics`` (Prometheus), ``/runs`` (the one record of runs, filterable by capability and job) and
-the API documents (``/openapi.json``, ``/docs``, ``/redoc``).
+the API documents (``/openapi.json``, ``/docs``; ``/redoc`` redirects to ``/docs``). Swagger UI's
+script and style sheet (Swagger UI 5, which reads OpenAPI 3.1) come from the installed
+``fastapi-swagger`` package, served by ``/docs/assets/{name}``: the page works with no internet.
 
 With API keys configured, ``/health`` answers only ``{"status": …}`` to a request without an
 ``ops:read`` key; everything else here needs ``ops:read``.
@@ -9,13 +11,15 @@ With API keys configured, ``/health`` answers only ``{"status": …}`` to a requ
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.openapi.docs import get_swagger_ui_html
 from sqlalchemy import select
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from crossdock.api.assets import asset_response
 from crossdock.api.auth import PUBLIC, may_see, require
 from crossdock.api.state import AppState, AppStateDep
 from crossdock.apikeys import OPS_READ
@@ -135,11 +139,34 @@ async def openapi_document(request: Request) -> JSONResponse:
     return JSONResponse(request.app.openapi())
 
 
+SWAGGER_ASSETS = frozenset({"swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"})
+
+
 @router.get("/docs", include_in_schema=False, dependencies=[require(OPS_READ)])
 async def swagger_ui(request: Request) -> HTMLResponse:
-    return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{request.app.title} - Swagger UI")
+    return get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title=f"{request.app.title} - Swagger UI",
+        swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+        swagger_css_url="/docs/assets/swagger-ui.css",
+        swagger_favicon_url="/docs/assets/favicon-32x32.png",
+    )
+
+
+@router.get("/docs/assets/{name}", include_in_schema=False, dependencies=[PUBLIC])
+async def swagger_asset(name: str) -> Response:
+    """Swagger UI's files from the installed package (public: a library's code, no data)."""
+    return asset_response(swagger_ui_directory(), name, SWAGGER_ASSETS)
+
+
+def swagger_ui_directory() -> Path:
+    """Where the installed ``fastapi-swagger`` package keeps Swagger UI's files."""
+    import fastapi_swagger
+
+    return Path(fastapi_swagger.__file__).resolve().parent / "resources"
 
 
 @router.get("/redoc", include_in_schema=False, dependencies=[require(OPS_READ)])
-async def redoc(request: Request) -> HTMLResponse:
-    return get_redoc_html(openapi_url="/openapi.json", title=f"{request.app.title} - ReDoc")
+async def redoc() -> RedirectResponse:
+    """ReDoc would load its script from a CDN (a blank page offline): the same document at /docs."""
+    return RedirectResponse("/docs", status_code=307)
