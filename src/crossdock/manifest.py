@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from crossdock.api.asgi import ASGIApp
     from crossdock.config import Settings, SettingsGroup
+    from crossdock.console.page import ConsolePage
     from crossdock.jobs.runner import JobOutcome
     from crossdock.jobs.spec import JobSpec
     from crossdock.storage import Base, Database
@@ -159,6 +160,7 @@ class Capability:
     - ``simulator``: its ``crossdock simulate`` command.
     - ``router``: factory of its FastAPI routes.
     - ``runtime``: factory of its per-process :class:`CapabilityRuntime`.
+    - ``console``: factory of its :class:`~crossdock.console.page.ConsolePage` (``/console/<name>``).
     """
 
     name: str
@@ -172,6 +174,7 @@ class Capability:
     simulator: SimulatorCommand | None = None
     router: Callable[[], APIRouter] | None = None
     runtime: Callable[[Settings], CapabilityRuntime] | None = field(default=None)
+    console: Callable[[], ConsolePage] | None = None
 
     @property
     def package(self) -> str:

@@ -29,6 +29,7 @@ from crossdock.api.state import AppState
 from crossdock.apikeys import KeyRing
 from crossdock.capabilities import CAPABILITIES
 from crossdock.config import Settings, get_settings
+from crossdock.console import router as console
 from crossdock.jobs.context import JobContext
 from crossdock.jobs.registry import JOBS
 from crossdock.jobs.runner import InProcessScheduler, JobOutcome
@@ -131,6 +132,7 @@ def create_app(settings: Settings, *, database: Database | None = None, fast_pat
         if capability.router is not None:
             app.include_router(capability.router())
     app.include_router(ops_router)
+    console.install(app)
     openapi.install(app)
     served: ASGIApp = RequestMetrics(app)
     if fast_path:

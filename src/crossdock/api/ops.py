@@ -33,7 +33,7 @@ from crossdock.observability.models import UpstreamState
 router = APIRouter(tags=["operations"])
 
 
-async def _upstreams(state: AppState) -> dict[str, Any]:
+async def upstream_states(state: AppState) -> dict[str, Any]:
     upstreams: dict[str, Any] = {}
     async with state.db.reader() as session:
         for row in (await session.execute(select(UpstreamState))).scalars():
@@ -72,7 +72,7 @@ async def health(request: Request, state: AppStateDep) -> JSONResponse:
         body["database"] = {"reachable": False, "error": exc.message}
         return JSONResponse(_jsonable(body), status_code=503)
     try:
-        body["upstreams"] = await _upstreams(state)
+        body["upstreams"] = await upstream_states(state)
         for name, runtime in state.runtimes.items():
             report = await runtime.health(state.db)
             if report is None:
