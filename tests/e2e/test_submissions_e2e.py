@@ -240,3 +240,34 @@ def test_a_worker_killed_mid_run_loses_nothing_and_duplicates_nothing(
     assert_trees_are_consistent(base, ids)
     lost = cluster.rows("SELECT count(*) FROM runs WHERE job = 'submissions.advance' AND status = 'lost'")
     assert lost[0][0] >= 1, "the killed worker's pass is recorded lost (and its work taken over)"
+
+
+def test_make_run_starts_a_dsp_simulator_that_campaigns_reach(tmp_path: Path) -> None:
+    """`serve --with-simulator` (`make run`) also starts a DSP simulator with a fresh key and points
+    the engine at it: a posted campaign completes there; the key is never printed."""
+    env = clean_env(
+        CROSSDOCK_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'crossdock.db'}",
+        CROSSDOCK_VAR_DIR=str(tmp_path / "var"),
+        CROSSDOCK_SUBMISSIONS_POLL_INTERVAL="0.5",
+        CROSSDOCK_SUBMISSIONS_ADVANCE_INTERVAL="0.5",
+    )
+    service = start_service(tmp_path, env, "--with-simulator")
+    try:
+        line = next(line for line in service.log.read_text().splitlines() if line.startswith("dsp:"))
+        assert "(local DSP simulator, account 'demo';" in line
+        assert "api_key" not in service.log.read_text()
+        body = campaign(1)
+        body["dsp"] = "demo"
+        body["campaign"]["ad_groups"] = body["campaign"]["ad_groups"][:1]
+        answer = httpx.post(f"{service.base_url}/api/campaigns", json=body, timeout=10)
+        assert answer.status_code == 202, answer.text
+        campaign_id = answer.json()["id"]
+
+        def done() -> str | None:
+            status = httpx.get(f"{service.base_url}/api/campaigns/{campaign_id}", timeout=10).json()["status"]
+            return status if status in {"Completed", "Error"} else None
+
+        finished = service.wait_for(done, timeout=60, what="the demo campaign to finish")
+        assert finished in {"Completed", "Error"}
+    finally:
+        stop(service.process)

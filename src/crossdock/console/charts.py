@@ -79,10 +79,11 @@ def bar_chart(label: str, bars: Sequence[Bar], *, top: float | None = None, unit
             f'<rect class="bar {escape(bar.tone)}" x="{x:.1f}" y="{y:.1f}" width="{max(1.0, span - 2):.1f}" '
             f'height="{height:.1f}"><title>{tip}</title></rect>'
         )
-    for index in {0, len(bars) - 1}:
-        x = PAD_LEFT + 2 + index * span + span / 2
+    last = len(bars) - 1
+    for index, anchor in ((0, "start"), (last, "end")) if last else ((0, "start"),):
+        x = PAD_LEFT + 2 + (index * span if anchor == "start" else (index + 1) * span - 2)
         body.append(
-            f'<text class="tick" x="{x:.1f}" y="{HEIGHT - 6}" text-anchor="middle">'
+            f'<text class="tick" x="{x:.1f}" y="{HEIGHT - 6}" text-anchor="{anchor}">'
             f"{escape(bars[index].label)}</text>"
         )
     return _frame(label, "".join(body))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,6 +14,9 @@ from crossdock.jobs.models import RunRecord
 from crossdock.storage import Database
 
 HOURS = 24
+USAGE_SPAN = 300.0
+"""Seconds of request counts the overview keeps to say how busy each upstream is."""
+_usage: dict[str, deque[tuple[float, float]]] = {}
 
 
 @dataclass
@@ -82,6 +86,28 @@ async def capability_rows(db: Database, now: datetime) -> list[CapabilityRow]:
                 row.failing = row.last_run is not None and row.last_run.outcome == "failed"
             rows.append(row)
     return rows
+
+
+def upstream_rates(now: float) -> dict[str, float | None]:
+    """Requests per second this process sent to each upstream over the last few minutes (``None``
+    until two samples a few seconds apart exist): the counter of ``/metrics``, sampled at each view."""
+    from crossdock.observability.metrics import UPSTREAM_REQUESTS
+
+    totals: dict[str, float] = {}
+    for metric in UPSTREAM_REQUESTS.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total"):
+                upstream = sample.labels.get("upstream", "")
+                totals[upstream] = totals.get(upstream, 0.0) + sample.value
+    rates: dict[str, float | None] = {}
+    for upstream, total in totals.items():
+        samples = _usage.setdefault(upstream, deque(maxlen=1000))
+        samples.append((now, total))
+        while samples and samples[0][0] < now - USAGE_SPAN:
+            samples.popleft()
+        first_at, first_total = samples[0]
+        rates[upstream] = (total - first_total) / (now - first_at) if now - first_at >= 5 else None
+    return rates
 
 
 async def distributed_status(db: Database, queue: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,8 +40,12 @@ router = APIRouter(include_in_schema=False)
 async def overview_page(request: Request, state: AppStateDep) -> Response:
     now = datetime.now(UTC)
     found = overview.Overview(capabilities=await overview.capability_rows(state.db, now))
+    rates = overview.upstream_rates(time.monotonic())
+    limit = state.settings.http.rate_limit
     for name, upstream in sorted((await upstream_states(state)).items()):
-        found.upstreams.append({"name": name, **upstream})
+        rate = rates.get(name)
+        use = f"{100 * rate / limit:.0f} %" if rate is not None and limit > 0 else "—"
+        found.upstreams.append({"name": name, "rate": rate, "limit": limit, "use": use, **upstream})
         if upstream["state"] != "closed":
             found.alerts.append(f"upstream {name}: circuit {upstream['state']}")
     for row in found.capabilities:

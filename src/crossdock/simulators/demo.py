@@ -7,11 +7,13 @@ each capability's simulator decides what to start and which of its settings poin
 from __future__ import annotations
 
 import atexit
+import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping
 
 from crossdock.errors import ConfigurationError
 
@@ -25,10 +27,13 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
-def start_simulator(name: str, *, ready_path: str, args: tuple[str, ...] = ()) -> str:
+def start_simulator(
+    name: str, *, ready_path: str, args: tuple[str, ...] = (), env: Mapping[str, str] | None = None
+) -> str:
     """Start ``crossdock simulate NAME`` on 127.0.0.1 and return its base URL once it answers.
 
-    The process is stopped when this one exits. Raises :class:`ConfigurationError` if it exits at
+    ``env`` adds environment variables (secrets go there, never on the command line). The process
+    is stopped when this one exits. Raises :class:`ConfigurationError` if it exits at
     start or does not answer ``ready_path`` in time.
     """
     port = free_port()
@@ -46,6 +51,7 @@ def start_simulator(name: str, *, ready_path: str, args: tuple[str, ...] = ()) -
             *args,
         ],
         stdout=subprocess.DEVNULL,
+        env={**os.environ, **env} if env else None,
     )
     atexit.register(_stop, process)
     base = f"http://127.0.0.1:{port}"

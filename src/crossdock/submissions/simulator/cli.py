@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 from typing import Annotated, Final
 
 import typer
 
 from crossdock.cli.errors import cli_errors
 from crossdock.errors import InvalidInputError
-from crossdock.manifest import SimulatorCommand
+from crossdock.manifest import DemoContext, DemoUpstream, SimulatorCommand
+from crossdock.simulators.demo import start_simulator
 from crossdock.simulators.options import HOST_HELP, check_cli_values, usage_error
 from crossdock.simulators.server import ensure_bindable, serve_simulator
+from crossdock.submissions.settings import SubmissionsSettings
 from crossdock.submissions.simulator.app import (
     API_KEYS_ENV_VAR,
     MAX_LIMIT,
@@ -126,5 +130,27 @@ def simulate_dsp(
         serve_simulator(APP_FACTORY, options, host, port, name="dsp simulator", path="")
 
 
-SIMULATOR = SimulatorCommand(name="dsp", command=simulate_dsp)
+DEMO_LIMIT, DEMO_WINDOW, DEMO_TIME_SCALE = 40, 60.0, 10.0
+
+
+def demo(context: DemoContext) -> DemoUpstream | None:
+    """For ``make run``: a DSP simulator (account ``demo``, 40 requests per simulated minute, ten times
+    faster than real time, a few faults) with a fresh random key, unless DSP accounts are configured."""
+    if context.settings.of(SubmissionsSettings).dsps:
+        return DemoUpstream({}, "dsps:      from CROSSDOCK_SUBMISSIONS_DSPS")
+    key = secrets.token_urlsafe(24)
+    args = (
+        *("--limit", str(DEMO_LIMIT), "--window", str(DEMO_WINDOW), "--time-scale", str(DEMO_TIME_SCALE)),
+        *("--error-rate", "0.05", "--validation-error-rate", "0.05", "--processing-seconds", "20"),
+    )
+    base = start_simulator("dsp", ready_path="/health", args=args, env={API_KEYS_ENV_VAR: key})
+    account = {"url": base, "api_key": key, "limit": DEMO_LIMIT, "window": DEMO_WINDOW / DEMO_TIME_SCALE}
+    return DemoUpstream(
+        {"CROSSDOCK_SUBMISSIONS_DSPS": json.dumps({"demo": account})},
+        f"dsp:       {base} (local DSP simulator, account 'demo'; "
+        "try: crossdock submissions import tests/fixtures/funnelfuel/dsp_merged_data.csv)",
+    )
+
+
+SIMULATOR = SimulatorCommand(name="dsp", command=simulate_dsp, demo=demo)
 """A faithful fake of a demand-side platform's API with limits and faults (``crossdock simulate dsp``)."""
