@@ -34,11 +34,11 @@ def _empty(x: float, y: float) -> str:
     return f'<text class="empty" x="{x}" y="{y}" text-anchor="middle">no data</text>'
 
 
-def _frame(label: str, body: str, *, width: int = WIDTH, height: int = HEIGHT) -> Markup:
+def _frame(label: str, body: str, *, width: int = WIDTH, height: int = HEIGHT, kind: str = "") -> Markup:
     """The chart's markup: every value in ``body`` was escaped where it was written."""
     text = escape(label)
     return Markup(  # noqa: S704 - built from escaped values only
-        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{text}" '
+        f'<svg class="chart{kind}" viewBox="0 0 {width} {height}" role="img" aria-label="{text}" '
         f'preserveAspectRatio="none" xmlns="http://www.w3.org/2000/svg"><title>{text}</title>{body}</svg>'
     )
 
@@ -153,7 +153,7 @@ def timeline(label: str, spans: Sequence[Span], *, start: float, end: float, lan
     body = [f'<line class="axis" x1="{left}" y1="{base}" x2="{WIDTH}" y2="{base}"/>']
     if not lanes:
         body.append(_empty(WIDTH / 2, height / 2))
-        return _frame(label, "".join(body), height=height)
+        return _frame(label, "".join(body), height=height, kind=" timeline")
     width = WIDTH - left - 4
     total = max(end - start, 1e-9)
     index = {lane: number for number, lane in enumerate(lanes)}
@@ -173,4 +173,4 @@ def timeline(label: str, spans: Sequence[Span], *, start: float, end: float, lan
             f'<rect class="span {escape(span.tone)}" x="{x0:.1f}" y="{y:.1f}" '
             f'width="{max(2.0, x1 - x0):.1f}" height="{row - 6}"><title>{tip}</title></rect>'
         )
-    return _frame(label, "".join(body), height=height)
+    return _frame(label, "".join(body), height=height, kind=" timeline")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from crossdock.console.page import ConsolePage
 from crossdock.controller_outages import jobs
 from crossdock.controller_outages.cli import app as cli_app
 from crossdock.controller_outages.models import Alias, Change, Event, Notification, Report
@@ -29,6 +30,21 @@ def _router() -> APIRouter:
     return router
 
 
+def _console_router() -> APIRouter:
+    from crossdock.controller_outages.console import router
+
+    return router
+
+
+def _console() -> ConsolePage:
+    return ConsolePage(
+        title="Controller outages",
+        path="/console/controller-outages",
+        router=_console_router,
+        templates=Path(__file__).resolve().parent / "templates",
+    )
+
+
 def _runtime(settings: Settings) -> CapabilityRuntime:
     from crossdock.controller_outages.runtime import ControllerOutagesRuntime
 
@@ -46,4 +62,5 @@ CAPABILITY = Capability(
     simulator=SIMULATOR,
     router=_router,
     runtime=_runtime,
+    console=_console,
 )

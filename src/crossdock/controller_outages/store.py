@@ -776,3 +776,49 @@ async def notification_failed(
             .where(Notification.id == notification_id)
             .values(attempts=attempts, next_attempt_at=retry_at, last_error=error[:500])
         )
+
+
+@dataclass(frozen=True, slots=True)
+class EventSpan:
+    """An event's key and time span (microseconds), to find the reports it holds."""
+
+    event_id: str
+    controller_id: str
+    outage_type: str
+    start: int
+    end: int
+
+
+async def event_reports(db: Database, events: Sequence[EventSpan]) -> dict[str, list[tuple[int, datetime]]]:
+    """Each event's stored reports: (timestamp, received at), in timestamp order (the console shows
+    which arrived late). Reads 100 events' reports per query."""
+    found: dict[str, list[tuple[int, datetime]]] = {event.event_id: [] for event in events}
+    spans: dict[tuple[str, str], list[EventSpan]] = defaultdict(list)
+    for event in events:
+        spans[(event.controller_id, event.outage_type)].append(event)
+    async with db.reader() as session:
+        for first in range(0, len(events), 100):
+            chunk = events[first : first + 100]
+            rows = await session.execute(
+                select(Report.controller_id, Report.outage_type, Report.at, Report.received_at).where(
+                    or_(
+                        *(
+                            and_(
+                                Report.controller_id == event.controller_id,
+                                Report.outage_type == event.outage_type,
+                                Report.at >= event.start,
+                                Report.at <= event.end,
+                            )
+                            for event in chunk
+                        )
+                    )
+                )
+            )
+            for controller, outage_type, at, received_at in rows:
+                for event in spans[(controller, outage_type)]:
+                    if event.start <= at <= event.end:
+                        found[event.event_id].append((at, received_at))
+                        break
+    for reports in found.values():
+        reports.sort()
+    return found

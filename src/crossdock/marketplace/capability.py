@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from crossdock.console.page import ConsolePage
 from crossdock.manifest import Capability, CapabilityRuntime
 from crossdock.marketplace import jobs
 from crossdock.marketplace.cli import app as cli_app
@@ -34,6 +35,21 @@ def _runtime(settings: Settings) -> CapabilityRuntime:
     return MarketplaceRuntime(settings)
 
 
+def _console_router() -> APIRouter:
+    from crossdock.marketplace.console import router
+
+    return router
+
+
+def _console() -> ConsolePage:
+    return ConsolePage(
+        title="Marketplace",
+        path="/console/marketplace",
+        router=_console_router,
+        templates=Path(__file__).resolve().parent / "templates",
+    )
+
+
 CAPABILITY = Capability(
     name="marketplace",
     summary="Marketplace events: sync the provider's feed, serve GET /search.",
@@ -46,4 +62,5 @@ CAPABILITY = Capability(
     simulator=SIMULATOR,
     router=_router,
     runtime=_runtime,
+    console=_console,
 )

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, BinaryIO, cast
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crossdock.errors import StorageError
@@ -271,3 +271,29 @@ async def searchable_plans(db: Database) -> list[SearchablePlan]:
             )
         )
         return [SearchablePlan(*row) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueCounts:
+    """How many plans are stored, in the current feed and searchable, and the last change."""
+
+    stored: int
+    in_feed: int
+    searchable: int
+    last_changed_at: datetime | None
+
+
+async def catalogue_counts(db: Database) -> CatalogueCounts:
+    """One aggregate over the plans table (the console's catalogue)."""
+    async with db.reader() as session:
+        row = (
+            await session.execute(
+                select(
+                    func.count(),
+                    func.coalesce(func.sum(case((Plan.present_in_feed.is_(True), 1), else_=0)), 0),
+                    func.coalesce(func.sum(case((Plan.ever_online.is_(True), 1), else_=0)), 0),
+                    func.max(Plan.last_changed_at),
+                ).select_from(Plan)
+            )
+        ).one()
+    return CatalogueCounts(int(row[0]), int(row[1]), int(row[2]), row[3])

@@ -8,12 +8,33 @@ are kept in the core's run record; it has no table of its own.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from crossdock.console.page import ConsolePage
 from crossdock.manifest import Capability
 from crossdock.site_outages import jobs
 from crossdock.site_outages.cli import app as cli_app
 from crossdock.site_outages.settings import SiteOutagesSettings
 from crossdock.site_outages.simulator.cli import SIMULATOR
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+
+def _console_router() -> APIRouter:
+    from crossdock.site_outages.console import router
+
+    return router
+
+
+def _console() -> ConsolePage:
+    return ConsolePage(
+        title="Site outages",
+        path="/console/site-outages",
+        router=_console_router,
+        templates=Path(__file__).resolve().parent / "templates",
+    )
+
 
 CAPABILITY = Capability(
     name="site-outages",
@@ -24,4 +45,5 @@ CAPABILITY = Capability(
     jobs=(jobs.PROCESS,),
     cli=cli_app,
     simulator=SIMULATOR,
+    console=_console,
 )

@@ -72,6 +72,13 @@ class SiteOutagesResult:
             data.pop("payload")
         return data
 
+    @property
+    def post_attempted(self) -> bool:
+        """Whether this run tried to POST its payload (accepted, refused, or the POST failed)."""
+        # payload_sha256 is set once the selection is made; after it only the POST can fail, and a
+        # dry run or a skipped empty run never posts.
+        return self.payload_sha256 is not None and self.outcome in ("success", "failed")
+
     def note_on(self, report: RunReport) -> None:
         """Copy what the run record keeps onto ``report``."""
         report.attempts = self.attempts
@@ -80,6 +87,10 @@ class SiteOutagesResult:
         report.details.update(
             {name: getattr(self, name) for name in RUN_DETAILS},
         )
+        if self.post_attempted:
+            report.details["posted_payload"] = self.payload[:POSTED_PAYLOAD_KEPT]
+            if len(self.payload) > POSTED_PAYLOAD_KEPT:
+                report.details["posted_payload_truncated"] = True
 
 
 RUN_DETAILS = (
@@ -92,7 +103,12 @@ RUN_DETAILS = (
     "retries",
     "payload_sha256",
 )
-"""The facts of a run kept in the run record's ``details``."""
+"""The facts of a run kept in the run record's ``details`` (with ``posted_payload`` below)."""
+
+POSTED_PAYLOAD_KEPT = 1000
+"""How many outages of the body a run POSTed its record keeps in ``details["posted_payload"]`` (the
+console shows it; ``payload_sha256`` covers the whole body). A longer body is cut there and noted as
+``posted_payload_truncated``, so one run of a huge site cannot bloat every listing of runs."""
 
 
 def parse_since(value: str) -> datetime:
@@ -247,6 +263,13 @@ def process_site_outages_sync(
     return asyncio.run(main())
 
 
-async def list_runs(*, db: Database, limit: int = 20) -> list[RunRecord]:
-    """The most recent site-outages runs, newest first."""
-    return await records.list_runs(db, capability=CAPABILITY, limit=limit)
+async def list_runs(*, db: Database, site_id: str | None = None, limit: int = 20) -> list[RunRecord]:
+    """The most recent site-outages runs (of one site when given), newest first."""
+    return await records.list_runs(db, capability=CAPABILITY, subject=site_id, limit=limit)
+
+
+async def get_run(*, db: Database, run_id: int) -> RunRecord | None:
+    """One site-outages run by id; ``None`` when there is none (or it belongs to another capability)."""
+    async with db.reader() as session:
+        run = await session.get(RunRecord, run_id)
+    return run if run is not None and run.capability == CAPABILITY else None

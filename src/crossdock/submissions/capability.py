@@ -22,11 +22,29 @@ from crossdock.submissions.simulator.cli import SIMULATOR
 if TYPE_CHECKING:
     from fastapi import APIRouter
 
+    from crossdock.console.page import ConsolePage
+
 
 def _router() -> APIRouter:
     from crossdock.submissions.router import router
 
     return router
+
+
+def _console() -> ConsolePage:
+    from crossdock.console.page import ConsolePage
+
+    def router() -> APIRouter:
+        from crossdock.submissions.console import router
+
+        return router
+
+    return ConsolePage(
+        title="Submissions",
+        path="/console/submissions",
+        router=router,
+        templates=Path(__file__).resolve().parent / "templates",
+    )
 
 
 CAPABILITY = Capability(
@@ -39,4 +57,5 @@ CAPABILITY = Capability(
     cli=cli_app,
     simulator=SIMULATOR,
     router=_router,
+    console=_console,
 )

@@ -12,24 +12,18 @@ import pytest
 
 from crossdock.api.app import create_app
 from crossdock.apikeys import OPS_READ, create_key
-from crossdock.config import ApiSettings, DatabaseSettings, Settings
+from crossdock.config import Settings
 from crossdock.jobs import records
 from crossdock.storage import Database
 from tests.support.asgi import running
+from tests.support.console import console_settings, csrf_of
 
 OPS_KEY, OPS_ENTRY = create_key("operator", (OPS_READ,))
 MARKET_KEY, MARKET_ENTRY = create_key("market", ("marketplace:read",))
 
 
 def settings_for(db: Database, *, keys: bool) -> Settings:
-    return Settings(
-        database=DatabaseSettings(url=db.url),
-        api=ApiSettings(
-            scheduler_enabled=False,
-            read_model_poll_interval=3600,
-            keys=(OPS_ENTRY, MARKET_ENTRY) if keys else (),
-        ),
-    )
+    return console_settings(db, (OPS_ENTRY, MARKET_ENTRY) if keys else ())
 
 
 @pytest.fixture
@@ -46,12 +40,6 @@ async def guarded(sqlite_database: Database) -> AsyncIterator[httpx.AsyncClient]
         create_app(settings_for(sqlite_database, keys=True), database=sqlite_database)
     ) as client:
         yield client
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found is not None, "the form carries a CSRF token"
-    return found.group(1)
 
 
 async def record(db: Database, capability: str, job: str, *, failed: bool) -> None:
