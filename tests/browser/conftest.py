@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,18 @@ from urllib.parse import urlsplit
 import pytest
 
 BROWSER_VARIABLE = "CROSSDOCK_TEST_BROWSER"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
+SCREENSHOTS_VARIABLE = "CROSSDOCK_TEST_SCREENSHOTS"
+"""Where the tests save their screenshots: ``docs/console`` refreshes the committed ones (the README
+shows them); unset, a temporary folder, so a test run leaves the working tree as it was."""
+
+
+def screenshots_folder() -> Path:
+    configured = os.environ.get(SCREENSHOTS_VARIABLE)
+    if configured:
+        return Path(configured).resolve()
+    return Path(tempfile.gettempdir()) / f"crossdock-screenshots-{os.getpid()}"
+
+
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
 
@@ -72,9 +84,11 @@ class Watched:
         assert self.problems() == [], "\n".join(self.problems())
 
     async def screenshot(self, name: str) -> None:
-        """Save the page as ``docs/console/NAME.png`` (the README shows them)."""
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        await self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+        """Save the page as ``NAME.png`` in :func:`screenshots_folder` (``docs/console`` to refresh the
+        committed ones: ``CROSSDOCK_TEST_SCREENSHOTS=docs/console make test-browser``)."""
+        folder = screenshots_folder()
+        folder.mkdir(parents=True, exist_ok=True)
+        await self.page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
 
 async def watch(page: Any) -> Watched:
