@@ -144,8 +144,17 @@ class Span:
     note: str = ""
 
 
-def timeline(label: str, spans: Sequence[Span], *, start: float, end: float, lanes: Sequence[str]) -> Markup:
-    """Horizontal spans per lane between ``start`` and ``end`` (e.g. outage events per controller)."""
+def timeline(
+    label: str,
+    spans: Sequence[Span],
+    *,
+    start: float,
+    end: float,
+    lanes: Sequence[str],
+    x_labels: tuple[str, str] = ("", ""),
+) -> Markup:
+    """Horizontal spans per lane between ``start`` and ``end`` (e.g. outage events per controller);
+    ``x_labels`` are written under both ends of the time axis."""
     row = 22
     height = max(40, PAD_TOP + row * len(lanes) + PAD_BOTTOM)
     left = 150
@@ -172,5 +181,12 @@ def timeline(label: str, spans: Sequence[Span], *, start: float, end: float, lan
         body.append(
             f'<rect class="span {escape(span.tone)}" x="{x0:.1f}" y="{y:.1f}" '
             f'width="{max(2.0, x1 - x0):.1f}" height="{row - 6}"><title>{tip}</title></rect>'
+        )
+    if any(x_labels):
+        # Class "when", not "tick": the ticks of a timeline are its lanes' names.
+        body.append(f'<text class="when" x="{left}" y="{height - 6}">{escape(x_labels[0])}</text>')
+        body.append(
+            f'<text class="when" x="{WIDTH - 4}" y="{height - 6}" text-anchor="end">'
+            f"{escape(x_labels[1])}</text>"
         )
     return _frame(label, "".join(body), height=height, kind=" timeline")

@@ -253,7 +253,8 @@ def _timeline(events: Sequence[EventRead], window: Window) -> tuple[list[Any], i
             f"Outage events of controllers {group[0]} to {group[-1]}, "
             f"{_clock(drawn.start)} to {_clock(drawn.end)}"
         )
-        charts.append(timeline(label, spans, start=drawn.start, end=drawn.end, lanes=group))
+        ends = (_clock(drawn.start), _clock(drawn.end))
+        charts.append(timeline(label, spans, start=drawn.start, end=drawn.end, lanes=group, x_labels=ends))
     return charts, len(latest) - len(lanes), drawn
 
 

@@ -72,3 +72,11 @@ def test_a_timeline_places_spans_in_their_lanes_and_clips_them_to_the_range() ->
     first, second = (float(span.get("x", "0")) for span in spans)
     assert second < first  # c2's span starts at the range's start, c1's a quarter in
     assert spans[1].get("class") == "span warn"
+
+
+def test_a_timeline_writes_its_range_under_the_axis() -> None:
+    ends = ("00:00", "04:00")
+    markup = str(timeline("events", [Span("c1", 1, 2)], start=0, end=4, lanes=["c1"], x_labels=ends))
+    assert ">00:00</text>" in markup
+    assert ">04:00</text>" in markup
+    parse(markup)
