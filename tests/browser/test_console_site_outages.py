@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Service, clean_env, run_cli, running_simulator, start_service
+from tests.e2e.conftest import Service, embedded_env, run_cli, running_simulator, start_service
 from tests.support.processes import stop
 
 PAGE = "/console/site-outages"
@@ -26,10 +26,8 @@ def service(tmp_path: Path) -> Iterator[Service]:
     ``crossdock serve`` on the same database."""
     key = "test-" + secrets.token_hex(12)  # generated per run: never a real credential
     with running_simulator(tmp_path, "krakenflex", "--api-key", key) as (platform, _):
-        env = clean_env(
-            CROSSDOCK_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'crossdock.db'}",
-            CROSSDOCK_VAR_DIR=str(tmp_path / "var"),
-            CROSSDOCK_MARKETPLACE_SYNC_ENABLED="false",
+        env = embedded_env(
+            tmp_path,
             CROSSDOCK_SITE_OUTAGES_BASE_URL=platform,
             CROSSDOCK_SITE_OUTAGES_API_KEY=key,
             CROSSDOCK_SITE_OUTAGES_BACKOFF_INITIAL="0.01",

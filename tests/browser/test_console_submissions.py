@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Service, clean_env, running_simulator, start_service
+from tests.e2e.conftest import Service, clean_env, embedded_env, running_simulator, start_service
 from tests.support.processes import stop
 
 # 120 requests a minute in real time: the test's traffic shows on the chart under the limit's line.
@@ -64,10 +64,8 @@ def stack(tmp_path: Path) -> Iterator[tuple[Service, str]]:
         _process,
     ):
         account = {"url": dsp_url, "api_key": key, "limit": LIMIT, "window": SIM_WINDOW / TIME_SCALE}
-        env = clean_env(
-            CROSSDOCK_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'crossdock.db'}",
-            CROSSDOCK_VAR_DIR=str(tmp_path / "var"),
-            CROSSDOCK_MARKETPLACE_SYNC_ENABLED="false",
+        env = embedded_env(
+            tmp_path,
             CROSSDOCK_SUBMISSIONS_DSPS=json.dumps({"sim": account}),
             CROSSDOCK_SUBMISSIONS_ADVANCE_INTERVAL="0.5",
             CROSSDOCK_SUBMISSIONS_POLL_INTERVAL="0.3",

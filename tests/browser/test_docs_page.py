@@ -8,17 +8,13 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Service, clean_env, start_service
+from tests.e2e.conftest import Service, embedded_env, start_service
 from tests.support.processes import stop
 
 
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[Service]:
-    env = clean_env(
-        CROSSDOCK_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'crossdock.db'}",
-        CROSSDOCK_VAR_DIR=str(tmp_path / "var"),
-        CROSSDOCK_MARKETPLACE_SYNC_ENABLED="false",
-    )
+    env = embedded_env(tmp_path)
     running = start_service(tmp_path, env)
     try:
         yield running

@@ -129,6 +129,16 @@ def simulator(tmp_path: Path) -> Iterator[Simulator]:
         yield Simulator(base, process)
 
 
+def embedded_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
+    """A clean environment for ``crossdock serve`` on its own SQLite database in ``tmp_path``, the
+    marketplace sync off (no provider), plus ``overrides``."""
+    return clean_env(
+        CROSSDOCK_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'crossdock.db'}",
+        CROSSDOCK_VAR_DIR=str(tmp_path / "var"),
+        **{"CROSSDOCK_MARKETPLACE_SYNC_ENABLED": "false", **overrides},
+    )
+
+
 def service_env(tmp_path: Path, provider_url: str, **overrides: str) -> dict[str, str]:
     settings = dict(
         CROSSDOCK_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'crossdock.db'}",

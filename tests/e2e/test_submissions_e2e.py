@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.e2e.cluster import Cluster, cluster_factory
-from tests.e2e.conftest import clean_env, running_simulator, start_service
+from tests.e2e.conftest import clean_env, embedded_env, running_simulator, start_service
 from tests.support.processes import stop
 
 CAMPAIGNS = 200
@@ -163,10 +163,8 @@ def test_embedded_serve_on_sqlite_completes_every_node_within_the_limit_and_neve
     tmp_path: Path, dsp: tuple[str, str]
 ) -> None:
     dsp_url, key = dsp
-    env = clean_env(
-        CROSSDOCK_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'crossdock.db'}",
-        CROSSDOCK_VAR_DIR=str(tmp_path / "var"),
-        CROSSDOCK_MARKETPLACE_SYNC_ENABLED="false",
+    env = embedded_env(
+        tmp_path,
         **engine_settings(dsp_url, key),
     )
     service = start_service(tmp_path, env)

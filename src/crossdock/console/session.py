@@ -34,7 +34,6 @@ SESSION_MAX_AGE = 8 * 3600
 class SignInRequired(CrossdockError):
     """A console page without a valid session: answered by a redirect to the sign-in form."""
 
-    status = 303
     code = "sign_in_required"
 
     def __init__(self, next_path: str) -> None:
